@@ -1,0 +1,39 @@
+"""The ``taskgate`` command: one sub-command per process role (DESIGN.md §2).
+
+Each role lives in its own module exposing ``register(subparsers)``; this module only wires them
+together, so the CLI forms of §4 stay in the module that owns the behaviour."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# module -> registers these sub-commands (imported lazily so `taskgate admin` stays fast)
+COMMAND_MODULES = (
+    "taskgate.api.command",  # api
+    "taskgate.scheduler.command",  # scheduler
+    "taskgate.worker.command",  # worker
+    "taskgate.sim.command",  # upstream-sim
+    "taskgate.devserver",  # dev
+    "taskgate.demo",  # demo
+    "taskgate.admin_cli",  # admin ...
+    "taskgate.bench.command",  # bench ...
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="taskgate", description="GoAPI-compatible generative-AI task gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    code = args.func(args)
+    sys.exit(int(code or 0))

@@ -1,0 +1,73 @@
+-- Account availability index (S2, S8). For every tier (owner, owner#backup, shared), model and
+-- mode, the zset avail:<tier>:<model>:<mode> holds the accounts that can take a task now, scored
+-- priority * 1e9 + free slots * 1e3 + weight, so ZREVRANGE yields S8's order. Needs common.lua.
+
+local function account_tier(acc)
+  if acc.owner == 'shared' then return 'shared' end
+  if acc.backup == '1' then return acc.owner .. '#backup' end
+  return acc.owner
+end
+
+-- Free slots of an account for one mode (total capacity and the optional per-mode capacity).
+local function account_free(base, id, acc, mode)
+  local free = num(acc.capacity, 0) - redis.call('ZCARD', base .. ':account_leases:' .. id)
+  local mode_cap = tonumber(acc['cap_' .. mode])
+  if mode_cap then
+    local used = redis.call('ZCARD', base .. ':account_mode_leases:' .. id .. ':' .. mode)
+    if mode_cap - used < free then free = mode_cap - used end
+  end
+  return free
+end
+
+local function account_usable(base, id, acc, now)
+  if acc.state == 'cooling_down' and num(acc.cooldown_until, 0) <= now then return true end
+  if acc.state ~= 'active' then return false end
+  local cap = num(acc.daily_cap, 0)
+  if cap > 0 then
+    local used = num(redis.call('GET', base .. ':account_daily:' .. id .. ':' .. utc_day(now)), 0)
+    if used >= cap then return false end
+  end
+  return true
+end
+
+-- Move every flow parked on a tier/model/mode back to its ready lane.
+local function unpark_cap(base, tier, model, mode)
+  local key = base .. ':parked_cap:' .. tier .. ':' .. model .. ':' .. mode
+  local flows = redis.call('SMEMBERS', key)
+  if #flows == 0 then return end
+  redis.call('DEL', key)
+  for _, flow in ipairs(flows) do flow_wake(base, flow) end
+end
+
+-- Recompute the account's place in every avail zset it belongs to; when it has room, wake the
+-- flows parked waiting for such an account. Returns nothing.
+local function avail_refresh(base, id, now)
+  local acc = hash_map(base .. ':account:' .. id)
+  if acc.id == nil then return end
+  local tier = account_tier(acc)
+  local usable = account_usable(base, id, acc, now)
+  local models, modes = split_csv(acc.models), split_csv(acc.modes)
+  for _, mode in ipairs(modes) do
+    local free = usable and account_free(base, id, acc, mode) or 0
+    local score = num(acc.priority, 0) * 1e9 + free * 1e3 + math.min(num(acc.weight, 1), 999)
+    for _, model in ipairs(models) do
+      local key = base .. ':avail:' .. tier .. ':' .. model .. ':' .. mode
+      if free > 0 then
+        redis.call('ZADD', key, score, id)
+        unpark_cap(base, tier, model, mode)
+      else
+        redis.call('ZREM', key, id)
+      end
+    end
+  end
+end
+
+-- Remove an account from every avail zset (removal, pause, ban).
+local function avail_drop(base, id, acc)
+  local tier = account_tier(acc)
+  for _, mode in ipairs(split_csv(acc.modes)) do
+    for _, model in ipairs(split_csv(acc.models)) do
+      redis.call('ZREM', base .. ':avail:' .. tier .. ':' .. model .. ':' .. mode, id)
+    end
+  end
+end

@@ -1,0 +1,179 @@
+"""The account registry: shared and BYOA accounts, their credentials, state and index (S8)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from redis.asyncio import Redis
+
+from taskgate.errors import InvalidInput, NotFound
+from taskgate.models import AccountState, Lane
+from taskgate.providers.base import AccountAccess
+from taskgate.settings import Settings
+from taskgate.store.keys import SHARED_OWNER, Keys
+from taskgate.store.scripts import Scripts
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_MODELS = ("midjourney", "flux", "kling", "luma", "hailuo", "suno", "image-toolkit")
+PUBLIC_FIELDS = (
+    "id", "owner", "provider", "base_url", "models", "modes", "capacity", "priority", "weight",
+    "daily_cap", "backup", "state", "state_reason", "cooldown_until", "created_ms",
+)
+
+
+class AccountSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    owner: str = SHARED_OWNER
+    provider: str = Field("sim", pattern=r"^(sim|goapi)$")
+    base_url: str = "http://127.0.0.1:8010"
+    api_key: SecretStr = SecretStr("")
+    models: list[str] = Field(default_factory=lambda: list(DEFAULT_MODELS))
+    modes: list[Lane] = Field(default_factory=lambda: [Lane.RELAX, Lane.FAST, Lane.TURBO])
+    capacity: int = Field(1, ge=1, le=10_000)
+    mode_capacity: dict[Lane, int] = Field(default_factory=dict)
+    priority: int = Field(0, ge=0, le=1000)
+    weight: int = Field(1, ge=1, le=999)
+    daily_cap: int = Field(0, ge=0)
+    backup: bool = False
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, value: list[str]) -> list[str]:
+        value = [m.strip() for m in value if m.strip()]
+        if not value:
+            return list(DEFAULT_MODELS)
+        for m in value:
+            if not m.replace("-", "").replace("_", "").isalnum():
+                raise ValueError(f"model family {m!r} must be alphanumeric (dashes allowed)")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    def fields(self) -> dict[str, str]:
+        out = {
+            "owner": self.owner, "provider": self.provider, "base_url": self.base_url,
+            "models": ",".join(self.models), "modes": ",".join(str(m) for m in self.modes),
+            "capacity": str(self.capacity), "priority": str(self.priority), "weight": str(self.weight),
+            "daily_cap": str(self.daily_cap), "backup": "1" if self.backup else "0",
+        }
+        out.update({f"cap_{mode}": str(n) for mode, n in self.mode_capacity.items()})
+        return out
+
+
+class AccountRegistry:
+    def __init__(self, redis: Redis, scripts: Scripts, keys: Keys, settings: Settings) -> None:
+        self.redis, self.scripts, self.keys, self.settings = redis, scripts, keys, settings
+
+    async def add(self, spec: AccountSpec) -> str:
+        if spec.owner != SHARED_OWNER and not await self.redis.exists(self.keys.user(spec.owner)):
+            raise InvalidInput("owner", f"no user {spec.owner!r}; use 'shared' or a user id")
+        account_id = uuid.uuid4().hex[:16]
+        await self._put(account_id, spec.fields(), spec.api_key.get_secret_value())
+        log.info("account_added", account_id=account_id, owner=spec.owner, provider=spec.provider,
+                 capacity=spec.capacity)
+        return account_id
+
+    async def update(self, account_id: str, **changes: Any) -> dict[str, Any]:
+        current = await self._raw(account_id)
+        merged = {
+            "owner": current["owner"], "provider": current["provider"], "base_url": current["base_url"],
+            "models": current["models"].split(","), "modes": current["modes"].split(","),
+            "capacity": int(current["capacity"]), "priority": int(current.get("priority", 0)),
+            "weight": int(current.get("weight", 1)), "daily_cap": int(current.get("daily_cap", 0)),
+            "backup": current.get("backup") == "1",
+        }
+        merged.update({k: v for k, v in changes.items() if v is not None})
+        spec = AccountSpec.model_validate(merged)
+        await self._put(account_id, spec.fields(), spec.api_key.get_secret_value())
+        return await self.get(account_id)
+
+    async def _put(self, account_id: str, fields: dict[str, str], secret: str) -> None:
+        await self.scripts.call(
+            "put_account",
+            keys=[self.keys.account(account_id), self.keys.accounts(), self.keys.account_secret(account_id)],
+            args=[self.keys.base, "", account_id, json.dumps(fields), secret],
+        )
+
+    async def _raw(self, account_id: str) -> dict[str, str]:
+        raw = await self.redis.hgetall(self.keys.account(account_id))
+        if not raw:
+            raise NotFound("account", account_id)
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    async def get(self, account_id: str) -> dict[str, Any]:
+        raw = await self._raw(account_id)
+        view: dict[str, Any] = {k: raw.get(k, "") for k in PUBLIC_FIELDS}
+        view["models"] = raw.get("models", "").split(",")
+        view["modes"] = raw.get("modes", "").split(",")
+        view["backup"] = raw.get("backup") == "1"
+        for name in ("capacity", "priority", "weight", "daily_cap"):
+            view[name] = int(raw.get(name) or 0)
+        view["running"] = int(await self.redis.zcard(self.keys.account_leases(account_id)))
+        return view
+
+    async def list(self, owner: str | None = None) -> list[dict[str, Any]]:
+        key = self.keys.owner_accounts(owner) if owner else self.keys.accounts()
+        ids = sorted(m.decode() for m in await self.redis.smembers(key))
+        return [await self.get(i) for i in ids]
+
+    async def access(self, account_id: str) -> AccountAccess:
+        """Credentials for a worker's upstream call; never returned by any API."""
+        raw = await self._raw(account_id)
+        secret = await self.redis.get(self.keys.account_secret(account_id))
+        return AccountAccess(
+            account_id=account_id, provider=raw["provider"], base_url=raw["base_url"],
+            api_key=SecretStr(secret.decode() if secret else ""),
+        )
+
+    async def set_state(self, account_id: str, state: AccountState, *, by: str = "operator",
+                        reason: str = "", until_ms: int = 0) -> tuple[str, str]:
+        result = await self.scripts.call(
+            "set_account_state", keys=[self.keys.account(account_id)],
+            args=[self.keys.base, "", account_id, str(state), until_ms, by, reason],
+        )
+        if result[1] != result[2]:
+            log.info("account_state_changed", account_id=account_id, old=result[1], new=result[2], by=by,
+                     reason=reason)
+        return str(result[1]), str(result[2])
+
+    async def pause(self, account_id: str) -> None:
+        await self.set_state(account_id, AccountState.DISABLED, reason="paused by operator")
+
+    async def resume(self, account_id: str) -> None:
+        await self.set_state(account_id, AccountState.ACTIVE, reason="resumed by operator")
+
+    async def remove(self, account_id: str) -> None:
+        result = await self.scripts.call(
+            "remove_account",
+            keys=[self.keys.account(account_id), self.keys.accounts(), self.keys.account_secret(account_id)],
+            args=[self.keys.base, account_id],
+        )
+        if int(result[1]) == 0:
+            raise NotFound("account", account_id)
+        log.info("account_removed", account_id=account_id)
+
+    async def pool_status(self) -> dict[str, Any]:
+        accounts = await self.list()
+        by_state: dict[str, int] = {}
+        for acc in accounts:
+            by_state[acc["state"]] = by_state.get(acc["state"], 0) + 1
+        return {
+            "accounts": len(accounts),
+            "by_state": by_state,
+            "capacity": sum(a["capacity"] for a in accounts),
+            "running": sum(a["running"] for a in accounts),
+        }
+
+    async def events(self, owner: str, count: int = 100) -> list[dict[str, str]]:
+        entries = await self.redis.xrevrange(self.keys.account_events(owner), count=count)
+        return [{k.decode(): v.decode() for k, v in f.items()} for _, f in entries]

@@ -1,0 +1,1 @@
+"""The fair dispatcher (rules S1-S7)."""

@@ -1,0 +1,105 @@
+-- Account selection for the task at the head of a flow (S1, S2, S6, S8). Returns the chosen
+-- account id, or nil after parking the flow (or failing the task when it can never run).
+-- Needs common.lua, flows.lua, avail.lua, wallet.lua, outbox.lua.
+
+local function user_at_cap(base, t, user)
+  return redis.call('ZCARD', base .. ':user_leases:' .. t.user) >= num(user.cap, 0)
+end
+
+local function account_fits(base, now, id, acc, t)
+  if acc.id == nil or not account_usable(base, id, acc, now) then return false end
+  if account_free(base, id, acc, t.lane) <= 0 then return false end
+  local serves_model = string.find(',' .. (acc.models or '') .. ',', ',' .. t.model_group .. ',', 1, true)
+  local serves_mode = string.find(',' .. (acc.modes or '') .. ',', ',' .. t.lane .. ',', 1, true)
+  return serves_model ~= nil and serves_mode ~= nil
+end
+
+-- S8 within one tier: the index is ordered by priority, free slots, weight; skip accounts this
+-- task already failed on and repair stale index entries on the way.
+local function pick_in_tier(base, now, tier, t, failed)
+  local key = base .. ':avail:' .. tier .. ':' .. t.model_group .. ':' .. t.lane
+  for _, id in ipairs(redis.call('ZREVRANGE', key, 0, 15)) do
+    if redis.call('SISMEMBER', failed, id) == 0 then
+      if account_fits(base, now, id, hash_map(base .. ':account:' .. id), t) then return id end
+      avail_refresh(base, id, now)
+    end
+  end
+  return nil
+end
+
+-- End a task that is still at the head of its flow (it never ran): failed, refunded, notified.
+local function fail_waiting(base, now, task_id, tkey, t, code, message)
+  redis.call('LPOP', base .. ':flow:' .. t.flow)
+  redis.call('ZREM', base .. ':relax_waiting', task_id)
+  if t.pool == 'ppu' and num(t.frozen, 0) > 0 and t.settled ~= '1' then
+    wallet_settle(base .. ':wallet:' .. t.user, base .. ':ledger:' .. t.user, t.user, task_id,
+      t.unit, num(t.frozen, 0), 0, 'charge', now)
+  end
+  redis.call('HSET', tkey, 'status', 'failed', 'ended_ms', now, 'settled', 1,
+    'error', cjson.encode({code = code, message = message, raw_message = message}))
+  outbox_push(base, tkey, task_id, now)
+end
+
+-- S6: a BYOA task moves to the shared pool as a PPU task: priced, frozen (B1, B5, B7), capped.
+local function failover_to_ppu(base, now, task_id, tkey, t, user)
+  local daily = base .. ':daily:' .. t.user .. ':' .. utc_day(now)
+  local price, over = num(t.ppu_price, 0), false
+  if t.ppu_relax == '1' then price, over = relax_price(daily, user, price) end
+  local ok, available = wallet_freeze(base .. ':wallet:' .. t.user, base .. ':ledger:' .. t.user,
+    t.user, task_id, t.ppu_unit, price, now)
+  if not ok then
+    fail_waiting(base, now, task_id, tkey, t, 402, 'failover to the shared pool needs ' .. price .. ' ' ..
+      t.ppu_unit .. ', available ' .. available)
+    return false
+  end
+  if t.ppu_relax == '1' then count_relax(daily) end
+  redis.call('HSET', tkey, 'pool', 'ppu', 'unit', t.ppu_unit, 'frozen', price, 'failover', 1,
+    'relax_over', over and 1 or 0)
+  t.pool, t.unit, t.frozen = 'ppu', t.ppu_unit, price
+  return true
+end
+
+local function select_pinned(base, now, task_id, tkey, t)
+  local acc = hash_map(base .. ':account:' .. t.bot_id)
+  if acc.id == nil or acc.owner ~= t.user then
+    fail_waiting(base, now, task_id, tkey, t, 404, 'bot_id ' .. t.bot_id .. ' is not one of your accounts')
+    return nil
+  end
+  if account_fits(base, now, t.bot_id, acc, t) then return t.bot_id end
+  flow_park_cap(base, t.flow, {account_tier(acc)}, t.model_group, t.lane)
+  return nil
+end
+
+local function select_for(base, now, task_id, tkey, t, user)
+  if t.pool == 'ppu' and user_at_cap(base, t, user) then
+    flow_park_user(base, t.flow, t.user)
+    return nil
+  end
+  local resume = t.resume_account or ''
+  if resume ~= '' then
+    if account_fits(base, now, resume, hash_map(base .. ':account:' .. resume), t) then return resume end
+    redis.call('HSET', tkey, 'resume_account', '', 'upstream_id', '')  -- cannot resume: start afresh
+  end
+  if (t.bot_id or '') ~= '' then return select_pinned(base, now, task_id, tkey, t) end
+  local failed = base .. ':task_failed:' .. task_id
+  local tiers = t.pool == 'ppu' and {'shared'} or {t.user, t.user .. '#backup'}
+  for _, tier in ipairs(tiers) do
+    local id = pick_in_tier(base, now, tier, t, failed)
+    if id then return id end
+  end
+  if t.pool == 'byoa' and user.failover == '1' then
+    if user_at_cap(base, t, user) then
+      flow_park_user(base, t.flow, t.user)
+      flow_park_cap(base, t.flow, tiers, t.model_group, t.lane)
+      return nil
+    end
+    local id = pick_in_tier(base, now, 'shared', t, failed)
+    if id then
+      if failover_to_ppu(base, now, task_id, tkey, t, user) then return id end
+      return nil
+    end
+    tiers[#tiers + 1] = 'shared'
+  end
+  flow_park_cap(base, t.flow, tiers, t.model_group, t.lane)
+  return nil
+end

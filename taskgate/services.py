@@ -1,0 +1,48 @@
+"""The composition root: every long-lived object a process needs, built once from Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from taskgate.billing.wallets import WalletService
+from taskgate.catalogue import Catalogue
+from taskgate.pool.registry import AccountRegistry
+from taskgate.settings import Settings
+from taskgate.store.connection import create_redis
+from taskgate.store.keys import Keys
+from taskgate.store.scripts import Scripts
+from taskgate.tasks.service import TaskService
+from taskgate.users import UserService
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    redis: Redis
+    keys: Keys
+    scripts: Scripts
+    catalogue: Catalogue
+    wallets: WalletService
+    users: UserService
+    accounts: AccountRegistry
+    tasks: TaskService
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+def assemble(settings: Settings, redis: Redis) -> Services:
+    keys = Keys(settings.key_prefix)
+    scripts = Scripts(redis)
+    catalogue = Catalogue.load(settings.catalogue_path)
+    wallets = WalletService(redis, scripts, keys, catalogue)
+    users = UserService(redis, keys, catalogue, wallets)
+    accounts = AccountRegistry(redis, scripts, keys, settings)
+    tasks = TaskService(redis, scripts, keys, settings, catalogue, users)
+    return Services(settings, redis, keys, scripts, catalogue, wallets, users, accounts, tasks)
+
+
+async def build_services(settings: Settings) -> Services:
+    return assemble(settings, await create_redis(settings))

@@ -1,0 +1,1 @@
+"""Redis storage: key formats, the Lua script registry and connections."""

@@ -1,0 +1,1 @@
+"""The task lifecycle: create (freeze + queue), read, cancel, and the worker's fenced updates."""

@@ -1,0 +1,51 @@
+-- finish_task.lua: end one attempt of a task, fenced by its attempt number (B2, B4, B5, B6, §8).
+-- KEYS[1] task         task hash
+-- KEYS[2] failed       set of accounts this task failed on
+-- ARGV[1] base         Keys.base
+-- ARGV[2] now          clock override in ms ("" = Redis TIME)
+-- ARGV[3] task_id
+-- ARGV[4] attempt      the attempt the caller ran (fencing token)
+-- ARGV[5] outcome      completed | failed | incorrect | cancelled | retry | handback
+--                      (handback: a stopping worker returns the attempt; it resumes elsewhere)
+-- ARGV[6] output       JSON output ("" for none)
+-- ARGV[7] error        JSON {code, message, raw_message} ("" for none)
+-- ARGV[8] max_attempts attempts after which a retry becomes a failure
+-- ARGV[9] blame        "1" when the account is to blame (a retry avoids it)
+-- Returns: {0, status} with the task's status afterwards (pending after a retry)
+-- Errors: {-1, task_id} unknown task; {-2} stale attempt; {-6, status} already final
+
+--- @include "store/lua/lib/common.lua"
+--- @include "scheduler/lua/lib/flows.lua"
+--- @include "pool/lua/lib/avail.lua"
+--- @include "scheduler/lua/lib/leases.lua"
+--- @include "billing/lua/lib/wallet.lua"
+--- @include "webhooks/lua/lib/outbox.lua"
+--- @include "tasks/lua/lib/settle.lua"
+
+local task_key, failed = KEYS[1], KEYS[2]
+local base, task_id, attempt, outcome = ARGV[1], ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local max_attempts = tonumber(ARGV[8])
+local now = clock_ms(ARGV[2])
+
+local t = hash_map(task_key)
+if t.id == nil then return {-1, task_id} end
+if t.status == 'completed' or t.status == 'failed' then return {-6, t.status} end
+if t.status ~= 'processing' or num(t.attempt, 0) ~= attempt then return {-2} end
+
+release_slots(base, task_id, t, now)
+if outcome == 'handback' then
+  if (t.upstream_id or '') ~= '' then redis.call('HSET', task_key, 'resume_account', t.account) end
+  requeue_front(base, task_key, t)
+  return {0, 'pending'}
+end
+if outcome == 'retry' then
+  if ARGV[9] == '1' and (t.account or '') ~= '' then redis.call('SADD', failed, t.account) end
+  if attempt < max_attempts then
+    redis.call('HSET', task_key, 'upstream_id', '', 'resume_account', '', 'progress', 0)
+    requeue_front(base, task_key, t)
+    return {0, 'pending'}
+  end
+  outcome = 'failed'
+end
+settle_final(base, now, task_id, task_key, t, outcome, ARGV[6], ARGV[7])
+return {0, outcome == 'completed' and 'completed' or 'failed'}

@@ -1,0 +1,1 @@
+"""arq workers: upstream calls, task finalisation, webhook delivery, periodic jobs."""

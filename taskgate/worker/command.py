@@ -1,0 +1,23 @@
+"""``taskgate worker``: an arq worker running dispatched tasks and delivering webhooks."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser("worker", help="run an arq worker")
+    parser.add_argument("--max-jobs", type=int, default=None, help="concurrent attempts (default from settings)")
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from taskgate.process import run_role
+    from taskgate.settings import Settings
+    from taskgate.worker.runner import run_worker
+
+    settings = Settings()
+    if args.max_jobs:
+        settings = settings.model_copy(update={"worker_max_jobs": args.max_jobs})
+    return run_role(run_worker, settings)

@@ -1,0 +1,187 @@
+"""Running one dispatched attempt against its account's upstream provider.
+
+Order of effects (§8): the upstream id is stored before polling, so a lost attempt is resumed by
+that id (never submitted twice); the lease is renewed while the job runs; every write is fenced by
+the attempt number; the task is finished exactly once by ``finish_task``."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from taskgate.errors import StaleAttempt
+from taskgate.models import AccountState, Outcome, TaskStatus
+from taskgate.pool.registry import AccountRegistry
+from taskgate.providers.base import (
+    AccountAccess,
+    ErrorKind,
+    Provider,
+    ProviderError,
+    UpstreamRequest,
+    UpstreamState,
+    UpstreamStatus,
+)
+from taskgate.settings import Settings
+from taskgate.tasks.record import TaskRecord
+from taskgate.tasks.service import TaskService
+
+log = structlog.get_logger(__name__)
+
+MAX_POLL_INTERVAL_S = 1.0
+TRANSIENT_POLL_ERRORS = 5  # consecutive poll failures before the attempt is given up
+# account problems -> the state the account moves to (S9); rate limits cool down instead
+ACCOUNT_STATE_FOR = {
+    ErrorKind.CAPTCHA: AccountState.NEEDS_CAPTCHA,
+    ErrorKind.BANNED: AccountState.BANNED,
+    ErrorKind.QUOTA: AccountState.AUTO_DISABLED,
+}
+
+
+class UserCancelled(Exception):
+    """The user asked to cancel the running task."""
+
+
+@dataclass(slots=True)
+class Attempt:
+    task: TaskRecord
+    access: AccountAccess
+    provider: Provider
+
+
+class TaskRunner:
+    def __init__(
+        self, tasks: TaskService, accounts: AccountRegistry, providers: dict[str, Provider], settings: Settings
+    ) -> None:
+        self.tasks, self.accounts, self.providers, self.settings = tasks, accounts, providers, settings
+
+    async def run(self, task_id: str, attempt: int) -> str:
+        task = await self.tasks.load(task_id)
+        if task is None or task.status != TaskStatus.PROCESSING or task.attempt != attempt:
+            log.info("attempt_stale_skipped", task_id=task_id, attempt=attempt)
+            return "stale"
+        access = await self.accounts.access(task.account_id)
+        run = Attempt(task, access, self.providers[access.provider])
+        cancelled = asyncio.Event()
+        renewer = asyncio.create_task(self._renew_loop(task_id, attempt, cancelled))
+        try:
+            return await self._drive(run, cancelled)
+        except StaleAttempt:
+            log.warning("attempt_fenced_off", task_id=task_id, attempt=attempt)
+            return "stale"
+        except asyncio.CancelledError:
+            await asyncio.shield(self._hand_back(task_id, attempt))
+            raise
+        finally:
+            renewer.cancel()
+            await asyncio.gather(renewer, return_exceptions=True)
+
+    async def _drive(self, run: Attempt, cancelled: asyncio.Event) -> str:
+        task = run.task
+        try:
+            upstream_id = task.upstream_id or await self._submit(run)
+            status = await self._poll_until_done(run, upstream_id, cancelled)
+        except UserCancelled:
+            if task.upstream_id or run.task.upstream_id:
+                await self._cancel_upstream(run)
+            return str(await self.tasks.finish(task.task_id, task.attempt, Outcome.CANCELLED,
+                                               error=_error(499, "cancelled", "cancelled by the user")))
+        except ProviderError as exc:
+            return await self._finish_error(run, exc)
+        if status.state == UpstreamState.COMPLETED:
+            return str(await self.tasks.finish(task.task_id, task.attempt, Outcome.COMPLETED,
+                                               output=status.output or {}))
+        return await self._finish_error(run, status.error or ProviderError(ErrorKind.TRANSIENT, "upstream failed"))
+
+    async def _submit(self, run: Attempt) -> str:
+        task = run.task
+        request = UpstreamRequest(model=task.model, task_type=task.task_type, mode=task.lane,
+                                  input=task.input, idempotency_key=task.task_id)
+        upstream_id = await run.provider.submit(run.access, request)
+        run.task.upstream_id = upstream_id
+        if await self.tasks.record_progress(task.task_id, task.attempt, upstream_id=upstream_id, progress=0):
+            raise UserCancelled
+        log.info("upstream_submitted", task_id=task.task_id, attempt=task.attempt, upstream_id=upstream_id,
+                 account_id=run.access.account_id)
+        return upstream_id
+
+    async def _poll_until_done(self, run: Attempt, upstream_id: str, cancelled: asyncio.Event) -> UpstreamStatus:
+        interval, failures, last_progress = self.settings.upstream_poll_interval_s, 0, -1
+        while True:
+            if cancelled.is_set():
+                raise UserCancelled
+            try:
+                status = await run.provider.poll(run.access, upstream_id)
+                failures = 0
+            except ProviderError as exc:
+                failures += 1
+                if exc.kind != ErrorKind.TRANSIENT or failures >= TRANSIENT_POLL_ERRORS:
+                    raise
+                status = UpstreamStatus(state=UpstreamState.RUNNING, progress=max(last_progress, 0))
+            if status.state in (UpstreamState.COMPLETED, UpstreamState.FAILED):
+                return status
+            if status.progress > last_progress:
+                last_progress = status.progress
+                if await self.tasks.record_progress(run.task.task_id, run.task.attempt,
+                                                    progress=status.progress, notify=True):
+                    raise UserCancelled
+            await asyncio.sleep(interval)
+            interval = min(interval * 1.5, MAX_POLL_INTERVAL_S)
+
+    async def _finish_error(self, run: Attempt, exc: ProviderError) -> str:
+        task = run.task
+        err = _error(_error_code(exc.kind), str(exc), exc.raw or str(exc))
+        log.warning("upstream_error", task_id=task.task_id, attempt=task.attempt, kind=str(exc.kind),
+                    account_id=run.access.account_id)
+        if exc.kind == ErrorKind.INCORRECT:
+            outcome = Outcome.INCORRECT
+        else:
+            await self._account_problem(run.access.account_id, exc)
+            outcome = Outcome.RETRY
+        return str(await self.tasks.finish(task.task_id, task.attempt, outcome, error=err,
+                                           blame_account=outcome == Outcome.RETRY))
+
+    async def _account_problem(self, account_id: str, exc: ProviderError) -> None:
+        """S9: move the account out of rotation according to what went wrong."""
+        state = ACCOUNT_STATE_FOR.get(exc.kind)
+        if state is not None:
+            await self.accounts.set_state(account_id, state, by="health", reason=str(exc))
+        elif exc.kind == ErrorKind.RATE_LIMITED:
+            until = await self.tasks._now_ms() + int((exc.retry_after_s or 30) * 1000)
+            await self.accounts.set_state(account_id, AccountState.COOLING_DOWN, by="health",
+                                          reason=str(exc), until_ms=until)
+
+    async def _cancel_upstream(self, run: Attempt) -> None:
+        try:
+            await run.provider.cancel(run.access, run.task.upstream_id)
+        except ProviderError as exc:
+            log.warning("upstream_cancel_failed", task_id=run.task.task_id, error=str(exc))
+
+    async def _renew_loop(self, task_id: str, attempt: int, cancelled: asyncio.Event) -> None:
+        while True:
+            await asyncio.sleep(self.settings.renew_interval_s)
+            try:
+                if await self.tasks.renew(task_id, attempt):
+                    cancelled.set()
+            except StaleAttempt:
+                log.warning("lease_lost", task_id=task_id, attempt=attempt)
+                return
+            except Exception:
+                log.exception("lease_renew_failed", task_id=task_id, attempt=attempt)
+
+    async def _hand_back(self, task_id: str, attempt: int) -> None:
+        try:
+            await self.tasks.finish(task_id, attempt, Outcome.HANDBACK)
+            log.info("attempt_handed_back", task_id=task_id, attempt=attempt)
+        except Exception:
+            log.exception("hand_back_failed", task_id=task_id, attempt=attempt)
+
+
+def _error(code: int, message: str, raw: str) -> dict[str, Any]:
+    return {"code": code, "message": message, "raw_message": raw, "detail": None}
+
+
+def _error_code(kind: ErrorKind) -> int:
+    return {ErrorKind.INCORRECT: 400, ErrorKind.RATE_LIMITED: 429, ErrorKind.QUOTA: 402}.get(kind, 500)

@@ -1,0 +1,104 @@
+"""The worker process: an arq worker running dispatched attempts, plus webhook delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import aiohttp
+import structlog
+from arq.connections import RedisSettings
+
+from taskgate.providers import build_provider
+from taskgate.providers.base import Provider
+from taskgate.services import Services, build_services
+from taskgate.settings import Settings
+from taskgate.worker.arq_worker import WakeWorker, job_deserializer, job_serializer
+from taskgate.worker.execution import TaskRunner
+
+log = structlog.get_logger(__name__)
+
+SHUTDOWN_GRACE_S = 10.0  # in-flight attempts get this long to finish before they are handed back
+PROVIDER_NAMES = ("sim", "goapi")
+
+
+def arq_redis_settings(settings: Settings) -> RedisSettings:
+    return RedisSettings.from_dsn(settings.redis_url)
+
+
+async def run_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
+    """The arq job that dispatch enqueues (from Lua): run one attempt of one task."""
+    runner: TaskRunner = ctx["runner"]
+    with structlog.contextvars.bound_contextvars(task_id=task_id, attempt=attempt):
+        return await runner.run(task_id, int(attempt))
+
+
+def build_worker(settings: Settings, services: Services, providers: dict[str, Provider]) -> WakeWorker:
+    runner = TaskRunner(services.tasks, services.accounts, providers, settings)
+    return WakeWorker(
+        functions=[run_task],  # type: ignore[list-item]
+        keys=services.keys,
+        queue_name=services.keys.arq_queue(),
+        redis_settings=arq_redis_settings(settings),
+        job_serializer=job_serializer,
+        job_deserializer=job_deserializer,
+        max_jobs=settings.worker_max_jobs,
+        job_timeout=settings.job_timeout_s,
+        keep_result=0,
+        max_tries=1,  # a lost attempt is recovered by its lease, not by arq re-running the job
+        poll_delay=settings.worker_poll_delay_s,
+        handle_signals=False,
+        ctx={"runner": runner, "services": services},
+        health_check_interval=60,
+    )
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    services = await build_services(settings)
+    session = aiohttp.ClientSession()
+    providers = {name: build_provider(name, session, settings.upstream_timeout_s) for name in PROVIDER_NAMES}
+    worker = build_worker(settings, services, providers)
+    main = asyncio.create_task(worker.async_run())
+    background = [asyncio.create_task(t) for t in _background(settings, services, session, stop)]
+    log.info("worker_started", max_jobs=settings.worker_max_jobs)
+    try:
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({main, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        await _shutdown(worker, main)
+    finally:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        await worker.close()
+        await session.close()
+        await services.close()
+        log.info("worker_stopped")
+
+
+def _background(settings: Settings, services: Services, session: aiohttp.ClientSession,
+                stop: asyncio.Event) -> list[Any]:
+    try:
+        from taskgate.webhooks.outbox import WebhookDispatcher
+    except ImportError:  # webhooks not installed in this build
+        return []
+    dispatcher = WebhookDispatcher(services.redis, services.scripts, services.keys, settings, session)
+    return [dispatcher.run_forever(stop)]
+
+
+async def _shutdown(worker: WakeWorker, main: asyncio.Task[None]) -> None:
+    """Stop taking jobs, let running attempts finish for a grace period, then hand the rest back."""
+    worker.allow_pick_jobs = False
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(_running_done(worker), SHUTDOWN_GRACE_S)
+    for task in list(worker.tasks.values()):
+        task.cancel()  # TaskRunner hands the attempt back on cancellation
+    await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+    main.cancel()
+    await asyncio.gather(main, return_exceptions=True)
+
+
+async def _running_done(worker: WakeWorker) -> None:
+    while any(not t.done() for t in worker.tasks.values()):
+        await asyncio.sleep(0.05)
