@@ -40,10 +40,7 @@ class Dispatcher:
             ],
         )
         flat = result[2:]
-        out = [Dispatch(flat[i], int(flat[i + 1]), flat[i + 2]) for i in range(0, len(flat), 3)]
-        for d in out:
-            log.debug("task_dispatched", task_id=d.task_id, attempt=d.attempt, account_id=d.account_id)
-        return out
+        return [Dispatch(flat[i], int(flat[i + 1]), flat[i + 2]) for i in range(0, len(flat), 3)]
 
     async def reap(self, limit: int = 500, *, now_ms: int | None = None) -> list[tuple[str, str]]:
         """Return expired leases: their tasks are retried (pending) or failed for good."""

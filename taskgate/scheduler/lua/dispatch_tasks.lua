@@ -28,92 +28,114 @@ local job_prefix, job_ttl = ARGV[7], tonumber(ARGV[8])
 local now = clock_ms(ARGV[2])
 local CREDIT_FULL = 1000
 
-local function ready_count(lane) return redis.call('ZCARD', base .. ':ready:' .. lane) end
+local TASK_FIELDS = {'id', 'user', 'pool', 'lane', 'model_group', 'bot_id', 'attempt', 'flow', 'status',
+  'started_ms', 'resume_account', 'ppu_price', 'ppu_unit', 'ppu_relax', 'frozen', 'unit', 'settled'}
+
+local function task_hash(tkey)
+  local values = redis.call('HMGET', tkey, unpack(TASK_FIELDS))
+  local t = {}
+  for i, name in ipairs(TASK_FIELDS) do if values[i] then t[name] = values[i] end end
+  return t
+end
+
+-- The flow to serve next in a lane (lowest virtual pass) and its score, or nil.
+local function head_of(lane)
+  local r = redis.call('ZRANGE', base .. ':ready:' .. lane, 0, 0, 'WITHSCORES')
+  if #r == 0 then return nil end
+  return r[1], tonumber(r[2])
+end
 
 -- S3: turbo > fast > relax, but relax gets its floor share and no relax task waits too long.
-local function pick_lane()
-  local relax_ready = ready_count('relax') > 0
+-- Returns lane, flow, score.
+local function pick_lane(relax_ready, credit)
   if relax_ready then
-    if num(redis.call('HGET', sched, 'relax_credit'), 0) >= CREDIT_FULL then return 'relax' end
+    if credit >= CREDIT_FULL then return 'relax', head_of('relax') end
     local oldest = redis.call('ZRANGE', base .. ':relax_waiting', 0, 0, 'WITHSCORES')
     if #oldest > 0 and now - tonumber(oldest[2]) > relax_wait then
       local flow = redis.call('HGET', base .. ':task:' .. oldest[1], 'flow')
-      if flow and redis.call('HGET', base .. ':flow_meta', flow) == 'r' then return 'relax', flow end
+      local score = flow and redis.call('ZSCORE', base .. ':ready:relax', flow)
+      if score then return 'relax', flow, tonumber(score) end
     end
   end
-  if ready_count('turbo') > 0 then return 'turbo' end
-  if ready_count('fast') > 0 then return 'fast' end
-  if relax_ready then return 'relax' end
+  for _, lane in ipairs({'turbo', 'fast'}) do
+    local flow, score = head_of(lane)
+    if flow then return lane, flow, score end
+  end
+  if relax_ready then return 'relax', head_of('relax') end
   return nil
 end
 
-local function account_relax_credit(lane, relax_was_waiting)
-  if not relax_was_waiting then return end
-  local credit = num(redis.call('HGET', sched, 'relax_credit'), 0) + relax_pm
-  if lane == 'relax' then credit = math.max(credit - CREDIT_FULL, 0) end
-  redis.call('HSET', sched, 'relax_credit', math.min(credit, CREDIT_FULL + relax_pm))
-end
-
 -- Book the slots, mark the task processing, and enqueue its arq job: one attempt, once.
-local function book(task_id, tkey, t, id, user)
+local function book(task_id, tkey, t, id, acc)
   local attempt = num(t.attempt, 0) + 1
   hold_slots(base, task_id, t, id, now + lease_ms)
-  redis.call('LPOP', base .. ':flow:' .. t.flow)
-  redis.call('ZREM', base .. ':relax_waiting', task_id)
+  if t.lane == 'relax' then redis.call('ZREM', base .. ':relax_waiting', task_id) end
+  local started = num(t.started_ms, 0) > 0 and t.started_ms or now
   redis.call('HSET', tkey, 'status', 'processing', 'attempt', attempt, 'account', id,
-    'lease_deadline', now + lease_ms, 'dispatched_ms', now)
-  if num(t.started_ms, 0) == 0 then redis.call('HSET', tkey, 'started_ms', now) end
-  local daily = base .. ':account_daily:' .. id .. ':' .. utc_day(now)
-  redis.call('INCR', daily)
-  redis.call('EXPIRE', daily, 2 * 86400)
-  avail_refresh(base, id, now)
+    'lease_deadline', now + lease_ms, 'dispatched_ms', now, 'started_ms', started)
+  if num(acc.daily_cap, 0) > 0 then
+    local daily = base .. ':account_daily:' .. id .. ':' .. utc_day(now)
+    redis.call('INCR', daily)
+    redis.call('EXPIRE', daily, 2 * 86400)
+  end
+  avail_refresh(base, id, now, acc, false)
   local job_id = task_id .. ':' .. attempt
   redis.call('SET', job_prefix .. job_id, '{"t":1,"f":"run_task","a":["' .. task_id .. '",' .. attempt ..
     '],"k":{},"et":' .. now .. '}', 'PX', job_ttl)
   redis.call('ZADD', arq_queue, now, job_id)
-  if redis.call('LLEN', worker_wake) < 1000 then redis.call('LPUSH', worker_wake, '1') end
   outbox_push(base, tkey, task_id, now)
   return attempt
 end
 
 -- Move the served flow on by its stride (weighted rotation, S4) or let it go idle.
-local function advance(lane, flow, score, user)
-  redis.call('HSET', sched, 'vtime:' .. lane, score)
+local function advance(ready, flow, score, user)
   if redis.call('LLEN', base .. ':flow:' .. flow) > 0 then
-    redis.call('ZADD', base .. ':ready:' .. lane, 'XX', score + 1000000 / math.max(num(user.weight, 1), 1), flow)
+    redis.call('ZADD', ready, 'XX', score + 1000000 / math.max(num(user.weight, 1), 1), flow)
   else
-    redis.call('ZREM', base .. ':ready:' .. lane, flow)
+    redis.call('ZREM', ready, flow)
     redis.call('HDEL', base .. ':flow_meta', flow)
   end
 end
 
 local out, n, budget = {0, 0}, 0, max_n * 4 + 16
+local credit = num(redis.call('HGET', sched, 'relax_credit'), 0)
+local vtimes = {}
 while n < max_n and budget > 0 do
   budget = budget - 1
-  local relax_was_waiting = ready_count('relax') > 0
-  local lane, flow = pick_lane()
+  local relax_ready = redis.call('EXISTS', base .. ':ready:relax') == 1
+  local lane, flow, score = pick_lane(relax_ready, credit)
   if lane == nil then break end
   local ready = base .. ':ready:' .. lane
-  if flow == nil then flow = redis.call('ZRANGE', ready, 0, 0)[1] end
-  local score = tonumber(redis.call('ZSCORE', ready, flow))
   local task_id = redis.call('LINDEX', base .. ':flow:' .. flow, 0)
   if not task_id then
     redis.call('ZREM', ready, flow)
     redis.call('HDEL', base .. ':flow_meta', flow)
   else
     local tkey = base .. ':task:' .. task_id
-    local t = hash_map(tkey)
+    local t = task_hash(tkey)
     local user = hash_map(base .. ':user:' .. t.user)
-    local id = select_for(base, now, task_id, tkey, t, user)
+    local id, acc = select_for(base, now, task_id, tkey, t, user)
     if id then
-      local attempt = book(task_id, tkey, t, id, user)
-      advance(lane, flow, score, user)
-      account_relax_credit(lane, relax_was_waiting)
+      redis.call('LPOP', base .. ':flow:' .. flow)
+      local attempt = book(task_id, tkey, t, id, acc)
+      advance(ready, flow, score, user)
+      vtimes[lane] = score
+      if relax_ready then  -- S3 floor: relax earns its share of every dispatch while it waits
+        credit = credit + relax_pm
+        if lane == 'relax' then credit = math.max(credit - CREDIT_FULL, 0) end
+        credit = math.min(credit, CREDIT_FULL + relax_pm)
+      end
       n = n + 1
       out[#out + 1], out[#out + 2], out[#out + 3] = task_id, attempt, id
     end
   end
 end
+for lane, vt in pairs(vtimes) do redis.call('HSET', sched, 'vtime:' .. lane, vt) end
+redis.call('HSET', sched, 'relax_credit', credit)
+if n > 0 then
+  redis.call('HINCRBY', sched, 'dispatched', n)
+  local waiting = redis.call('LLEN', worker_wake)
+  for _ = 1, math.min(n, 1000 - waiting) do redis.call('LPUSH', worker_wake, '1') end
+end
 out[2] = n
-redis.call('HINCRBY', sched, 'dispatched', n)
 return out

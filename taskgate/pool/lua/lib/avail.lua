@@ -9,8 +9,10 @@ local function account_tier(acc)
 end
 
 -- Free slots of an account for one mode (total capacity and the optional per-mode capacity).
-local function account_free(base, id, acc, mode)
-  local free = num(acc.capacity, 0) - redis.call('ZCARD', base .. ':account_leases:' .. id)
+-- `used` (the account's slots in use) may be passed when the caller already counted them.
+local function account_free(base, id, acc, mode, used)
+  used = used or redis.call('ZCARD', base .. ':account_leases:' .. id)
+  local free = num(acc.capacity, 0) - used
   local mode_cap = tonumber(acc['cap_' .. mode])
   if mode_cap then
     local used = redis.call('ZCARD', base .. ':account_mode_leases:' .. id .. ':' .. mode)
@@ -39,22 +41,24 @@ local function unpark_cap(base, tier, model, mode)
   for _, flow in ipairs(flows) do flow_wake(base, flow) end
 end
 
--- Recompute the account's place in every avail zset it belongs to; when it has room, wake the
--- flows parked waiting for such an account. Returns nothing.
-local function avail_refresh(base, id, now)
-  local acc = hash_map(base .. ':account:' .. id)
+-- Recompute the account's place in every avail zset it belongs to; when it has room (and `wake`
+-- is not false: a booking only ever takes room away), wake the flows parked waiting for such an
+-- account. `acc` may be passed when the caller already read the account hash.
+local function avail_refresh(base, id, now, acc, wake)
+  acc = acc or hash_map(base .. ':account:' .. id)
   if acc.id == nil then return end
   local tier = account_tier(acc)
   local usable = account_usable(base, id, acc, now)
   local models, modes = split_csv(acc.models), split_csv(acc.modes)
+  local used = redis.call('ZCARD', base .. ':account_leases:' .. id)
   for _, mode in ipairs(modes) do
-    local free = usable and account_free(base, id, acc, mode) or 0
+    local free = usable and account_free(base, id, acc, mode, used) or 0
     local score = num(acc.priority, 0) * 1e9 + free * 1e3 + math.min(num(acc.weight, 1), 999)
     for _, model in ipairs(models) do
       local key = base .. ':avail:' .. tier .. ':' .. model .. ':' .. mode
       if free > 0 then
         redis.call('ZADD', key, score, id)
-        unpark_cap(base, tier, model, mode)
+        if wake ~= false then unpark_cap(base, tier, model, mode) end
       else
         redis.call('ZREM', key, id)
       end

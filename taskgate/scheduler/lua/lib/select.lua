@@ -1,5 +1,5 @@
 -- Account selection for the task at the head of a flow (S1, S2, S6, S8). Returns the chosen
--- account id, or nil after parking the flow (or failing the task when it can never run).
+-- account id and its hash, or nil after parking the flow (or failing the task when it can never run).
 -- Needs common.lua, flows.lua, avail.lua, wallet.lua, outbox.lua.
 
 local function user_at_cap(base, t, user)
@@ -18,10 +18,12 @@ end
 -- task already failed on and repair stale index entries on the way.
 local function pick_in_tier(base, now, tier, t, failed)
   local key = base .. ':avail:' .. tier .. ':' .. t.model_group .. ':' .. t.lane
+  local first_attempt = num(t.attempt, 0) == 0
   for _, id in ipairs(redis.call('ZREVRANGE', key, 0, 15)) do
-    if redis.call('SISMEMBER', failed, id) == 0 then
-      if account_fits(base, now, id, hash_map(base .. ':account:' .. id), t) then return id end
-      avail_refresh(base, id, now)
+    if first_attempt or redis.call('SISMEMBER', failed, id) == 0 then
+      local acc = hash_map(base .. ':account:' .. id)
+      if account_fits(base, now, id, acc, t) then return id, acc end
+      avail_refresh(base, id, now, acc)
     end
   end
   return nil
@@ -65,7 +67,7 @@ local function select_pinned(base, now, task_id, tkey, t)
     fail_waiting(base, now, task_id, tkey, t, 404, 'bot_id ' .. t.bot_id .. ' is not one of your accounts')
     return nil
   end
-  if account_fits(base, now, t.bot_id, acc, t) then return t.bot_id end
+  if account_fits(base, now, t.bot_id, acc, t) then return t.bot_id, acc end
   flow_park_cap(base, t.flow, {account_tier(acc)}, t.model_group, t.lane)
   return nil
 end
@@ -77,15 +79,16 @@ local function select_for(base, now, task_id, tkey, t, user)
   end
   local resume = t.resume_account or ''
   if resume ~= '' then
-    if account_fits(base, now, resume, hash_map(base .. ':account:' .. resume), t) then return resume end
+    local acc = hash_map(base .. ':account:' .. resume)
+    if account_fits(base, now, resume, acc, t) then return resume, acc end
     redis.call('HSET', tkey, 'resume_account', '', 'upstream_id', '')  -- cannot resume: start afresh
   end
   if (t.bot_id or '') ~= '' then return select_pinned(base, now, task_id, tkey, t) end
   local failed = base .. ':task_failed:' .. task_id
   local tiers = t.pool == 'ppu' and {'shared'} or {t.user, t.user .. '#backup'}
   for _, tier in ipairs(tiers) do
-    local id = pick_in_tier(base, now, tier, t, failed)
-    if id then return id end
+    local id, acc = pick_in_tier(base, now, tier, t, failed)
+    if id then return id, acc end
   end
   if t.pool == 'byoa' and user.failover == '1' then
     if user_at_cap(base, t, user) then
@@ -93,9 +96,9 @@ local function select_for(base, now, task_id, tkey, t, user)
       flow_park_cap(base, t.flow, tiers, t.model_group, t.lane)
       return nil
     end
-    local id = pick_in_tier(base, now, 'shared', t, failed)
+    local id, acc = pick_in_tier(base, now, 'shared', t, failed)
     if id then
-      if failover_to_ppu(base, now, task_id, tkey, t, user) then return id end
+      if failover_to_ppu(base, now, task_id, tkey, t, user) then return id, acc end
       return nil
     end
     tiers[#tiers + 1] = 'shared'
