@@ -11,7 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Root settings. Build once in ``cli.py`` (or directly in tests) and pass down explicitly."""
 
-    model_config = SettingsConfigDict(env_prefix="TASKGATE_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="TASKGATE_", env_nested_delimiter="__", extra="ignore", env_ignore_empty=True
+    )
 
     # --- store
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -65,3 +67,4 @@ class Settings(BaseSettings):
     sim_incorrect_rate: float = 0.0
     sim_captcha_rate: float = 0.0
     sim_ban_rate: float = 0.0
+    sim_seed: int | None = None  # a fixed seed makes the simulator's random outcomes repeatable

@@ -195,13 +195,12 @@ class TaskService:
         return self.keys.idempotency(user_id, hashlib.sha256(idempotency_key.encode()).hexdigest())
 
     async def _view(self, record: TaskRecord) -> dict[str, Any]:
+        user = await self.users.get(record.user_id)
+        plan = self.catalogue.plan(user.plan)
         staged = False
         if record.status == TaskStatus.PENDING and record.pool == Pool.PPU:
-            user = await self.users.get(record.user_id)
-            cap = self.catalogue.plan(user.plan).concurrency
-            staged = int(await self.redis.zcard(self.keys.user_leases(record.user_id))) >= cap
-        show_progress = True
-        return record.to_api(staged=staged, show_progress=show_progress)
+            staged = int(await self.redis.zcard(self.keys.user_leases(record.user_id))) >= plan.concurrency
+        return record.to_api(staged=staged, show_progress="task_progress" in plan.features)
 
     async def _now_ms(self) -> int:
         sec, usec = await self.redis.time()

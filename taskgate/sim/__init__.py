@@ -1,0 +1,1 @@
+"""The simulated upstream provider (``taskgate upstream-sim``, DESIGN.md §9)."""
