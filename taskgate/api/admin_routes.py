@@ -1,0 +1,190 @@
+"""The admin API under ``/admin/v1`` (header ``x-admin-token``): users, keys, wallets, accounts."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from taskgate.api.envelope import ok
+from taskgate.api.requests import json_body, parse
+from taskgate.api.state import SERVICES
+from taskgate.errors import Unauthorized
+from taskgate.pool.registry import AccountSpec
+
+routes = web.RouteTableDef()
+P = "/admin/v1"
+
+
+class NewUser(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    plan: str
+    credits: int = Field(0, ge=0)
+    mj_quota: int = Field(0, ge=0)
+    wallets: dict[str, int] = Field(default_factory=dict)
+    failover: bool = True
+    service_mode: str = ""
+    name: str = ""
+
+
+class UserChanges(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    plan: str | None = None
+    failover: bool | None = None
+    service_mode: str | None = None
+    webhook_endpoint: str | None = None
+    notify_endpoint: str | None = None
+
+
+class WalletChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    unit: str
+    amount: int
+    reason: str = Field(min_length=1, max_length=500)
+    kind: str = "top_up"
+
+
+class AccountChanges(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    base_url: str | None = None
+    models: list[str] | None = None
+    modes: list[str] | None = None
+    capacity: int | None = Field(None, ge=1)
+    priority: int | None = Field(None, ge=0)
+    weight: int | None = Field(None, ge=1)
+    daily_cap: int | None = Field(None, ge=0)
+    backup: bool | None = None
+
+
+def require_admin(request: web.Request) -> None:
+    expected = request.app[SERVICES].settings.admin_token.get_secret_value()
+    given = request.headers.get("x-admin-token", "")
+    if not expected:
+        raise Unauthorized("the admin API is disabled: set TASKGATE_ADMIN_TOKEN")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Unauthorized("missing or invalid admin token")
+
+
+async def _admin_body(request: web.Request) -> dict[str, Any]:
+    require_admin(request)
+    return await json_body(request)
+
+
+@routes.post(P + "/users")
+async def create_user(request: web.Request) -> web.Response:
+    body = parse(NewUser, await _admin_body(request))
+    wallets = dict(body.wallets)
+    if body.credits:
+        wallets["credits"] = body.credits
+    if body.mj_quota:
+        wallets["mj_quota"] = body.mj_quota
+    user_id, api_key = await request.app[SERVICES].users.create(
+        body.plan, wallets=wallets, failover=body.failover, service_mode=body.service_mode, name=body.name)
+    return ok({"user_id": user_id, "api_key": api_key})
+
+
+@routes.get(P + "/users")
+async def list_users(request: web.Request) -> web.Response:
+    require_admin(request)
+    return ok(await request.app[SERVICES].users.list_users())
+
+
+@routes.get(P + "/users/{user_id}")
+async def show_user(request: web.Request) -> web.Response:
+    require_admin(request)
+    return ok(await request.app[SERVICES].users.show(request.match_info["user_id"]))
+
+
+@routes.patch(P + "/users/{user_id}")
+async def update_user(request: web.Request) -> web.Response:
+    changes = parse(UserChanges, await _admin_body(request))
+    services = request.app[SERVICES]
+    await services.users.update(request.match_info["user_id"], **changes.model_dump())
+    return ok(await services.users.show(request.match_info["user_id"]))
+
+
+@routes.post(P + "/users/{user_id}/keys")
+async def rotate_key(request: web.Request) -> web.Response:
+    require_admin(request)
+    return ok({"api_key": await request.app[SERVICES].users.rotate_key(request.match_info["user_id"])})
+
+
+@routes.delete(P + "/keys/{digest}")
+async def revoke_key(request: web.Request) -> web.Response:
+    require_admin(request)
+    await request.app[SERVICES].users.revoke_key(request.match_info["digest"])
+    return ok({"revoked": True})
+
+
+@routes.post(P + "/users/{user_id}/wallets")
+async def adjust_wallet(request: web.Request) -> web.Response:
+    change = parse(WalletChange, await _admin_body(request))
+    services = request.app[SERVICES]
+    user_id = request.match_info["user_id"]
+    await services.users.get(user_id)
+    balances = await services.wallets.adjust(user_id, change.unit, change.amount, reason=change.reason,
+                                             kind=change.kind)
+    return ok({"unit": change.unit, **balances})
+
+
+@routes.post(P + "/accounts")
+async def add_account(request: web.Request) -> web.Response:
+    spec = parse(AccountSpec, await _admin_body(request))
+    return ok({"account_id": await request.app[SERVICES].accounts.add(spec)})
+
+
+@routes.get(P + "/accounts")
+async def list_accounts(request: web.Request) -> web.Response:
+    require_admin(request)
+    return ok(await request.app[SERVICES].accounts.list(request.query.get("owner") or None))
+
+
+@routes.get(P + "/accounts/{account_id}")
+async def get_account(request: web.Request) -> web.Response:
+    require_admin(request)
+    return ok(await request.app[SERVICES].accounts.get(request.match_info["account_id"]))
+
+
+@routes.patch(P + "/accounts/{account_id}")
+async def update_account(request: web.Request) -> web.Response:
+    changes = parse(AccountChanges, await _admin_body(request))
+    accounts = request.app[SERVICES].accounts
+    return ok(await accounts.update(request.match_info["account_id"], **changes.model_dump()))
+
+
+@routes.post(P + "/accounts/{account_id}/pause")
+async def pause_account(request: web.Request) -> web.Response:
+    require_admin(request)
+    await request.app[SERVICES].accounts.pause(request.match_info["account_id"])
+    return ok(await request.app[SERVICES].accounts.get(request.match_info["account_id"]))
+
+
+@routes.post(P + "/accounts/{account_id}/resume")
+async def resume_account(request: web.Request) -> web.Response:
+    require_admin(request)
+    await request.app[SERVICES].accounts.resume(request.match_info["account_id"])
+    return ok(await request.app[SERVICES].accounts.get(request.match_info["account_id"]))
+
+
+@routes.delete(P + "/accounts/{account_id}")
+async def remove_account(request: web.Request) -> web.Response:
+    require_admin(request)
+    await request.app[SERVICES].accounts.remove(request.match_info["account_id"])
+    return ok({"removed": True})
+
+
+@routes.get(P + "/pool")
+async def pool(request: web.Request) -> web.Response:
+    require_admin(request)
+    return ok(await request.app[SERVICES].accounts.pool_status())
+
+
+@routes.get(P + "/tasks/{task_id}/webhooks")
+async def webhook_attempts(request: web.Request) -> web.Response:
+    require_admin(request)
+    from taskgate.webhooks.outbox import list_attempts
+
+    services = request.app[SERVICES]
+    return ok(await list_attempts(services.redis, services.keys, request.match_info["task_id"]))

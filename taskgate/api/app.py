@@ -1,0 +1,57 @@
+"""The aiohttp application: task, account and admin API, metrics, health checks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from taskgate.api import admin_routes, routes
+from taskgate.api.envelope import ok
+from taskgate.api.gauges import refresh_gauges, register_gauges
+from taskgate.api.middleware import METRICS, ApiMetrics, envelope_middleware
+from taskgate.api.state import SERVICES
+from taskgate.services import Services, build_services
+from taskgate.settings import Settings
+
+REGISTRY = web.AppKey("registry", CollectorRegistry)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return ok({"status": "alive"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    await request.app[SERVICES].redis.ping()
+    return ok({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    await refresh_gauges(request.app[REGISTRY])
+    body = generate_latest(request.app[REGISTRY])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def create_app(settings: Settings, services: Services | None = None) -> web.Application:
+    """The API. Without ``services`` they are built at startup and closed at shutdown."""
+    app = web.Application(middlewares=[envelope_middleware], client_max_size=settings.body_limit_bytes)
+    registry = CollectorRegistry()
+    app[REGISTRY] = registry
+    app[METRICS] = ApiMetrics(registry)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        owned = services is None
+        app[SERVICES] = services if services is not None else await build_services(settings)
+        register_gauges(registry, app[SERVICES])
+        yield
+        if owned:
+            await app[SERVICES].close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.add_routes(routes.routes)
+    app.add_routes(admin_routes.routes)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app

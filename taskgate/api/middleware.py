@@ -1,0 +1,63 @@
+"""Request middleware: request id and log context, one canonical log line per request, metrics,
+and the one place where errors become HTTP statuses in the §4 envelope (never a traceback)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from taskgate.api.envelope import error
+from taskgate.errors import TaskgateError
+
+log = structlog.get_logger("taskgate.api")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter("taskgate_http_requests", "HTTP requests", ["route", "status"], registry=registry)
+        self.latency = Histogram("taskgate_http_request_seconds", "HTTP request latency", ["route"],
+                                 registry=registry)
+
+
+METRICS = web.AppKey("metrics", ApiMetrics)
+
+
+def _route(request: web.Request) -> str:
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "unmatched"
+
+
+@web.middleware
+async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    started = time.perf_counter()
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    try:
+        response = await handler(request)
+    except TaskgateError as exc:
+        response = error(exc.status, exc.message, exc.detail)
+    except web.HTTPRequestEntityTooLarge:
+        response = error(413, "request body too large")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = error(exc.status, exc.reason)
+    except Exception:
+        log.exception("request_failed", method=request.method, path=request.path)
+        response = error(500, "internal error", {"request_id": request_id})
+    elapsed = time.perf_counter() - started
+    route = _route(request)
+    metrics = request.app[METRICS]
+    metrics.requests.labels(route, str(response.status)).inc()
+    metrics.latency.labels(route).observe(elapsed)
+    response.headers["x-request-id"] = request_id
+    log.info("request_handled", method=request.method, route=route, status=response.status,
+             ms=round(elapsed * 1000, 2))
+    return response

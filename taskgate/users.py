@@ -1,0 +1,181 @@
+"""Customers: plan, settings and API keys (stored only as SHA-256 digests).
+
+The user hash also carries the plan's figures that the Lua scripts read (cap, weight, relax and
+incorrect limits, penalty, failover); they are rewritten whenever the plan changes."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from redis.asyncio import Redis
+
+from taskgate.catalogue import Catalogue
+from taskgate.errors import InvalidInput, NotFound, Unauthorized
+from taskgate.models import ServiceMode, now_ms
+from taskgate.store.keys import Keys
+
+if TYPE_CHECKING:
+    from taskgate.billing.wallets import WalletService
+
+log = structlog.get_logger(__name__)
+API_KEY_PREFIX = "tg_"
+
+
+def digest(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def new_api_key() -> str:
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    user_id: str
+    plan: str
+    service_mode: str = ""
+    failover: bool = False
+    webhook_endpoint: str = ""
+    notify_endpoint: str = ""
+    created_ms: int = 0
+
+    @classmethod
+    def from_hash(cls, raw: dict[str, str]) -> UserRecord:
+        return cls(
+            user_id=raw["id"], plan=raw["plan"], service_mode=raw.get("service_mode", ""),
+            failover=raw.get("failover_setting", raw.get("failover")) == "1",
+            webhook_endpoint=raw.get("webhook", ""), notify_endpoint=raw.get("notify_endpoint", ""),
+            created_ms=int(raw.get("created_ms") or 0),
+        )
+
+
+class UserService:
+    def __init__(self, redis: Redis, keys: Keys, catalogue: Catalogue, wallets: WalletService,
+                 plan_weights: dict[str, int] | None = None) -> None:
+        self.redis, self.keys, self.catalogue, self.wallets = redis, keys, catalogue, wallets
+        self.plan_weights = plan_weights or {}
+
+    def _plan_fields(self, plan_name: str, failover: bool) -> dict[str, str]:
+        plan = self.catalogue.plan(plan_name)
+        allowed = failover and "auto_failover" in plan.features
+        return {
+            "plan": plan.name, "cap": str(plan.concurrency), "weight": str(self.plan_weights.get(plan.name, 1)),
+            "relax_limit": str(plan.relax_daily), "incorrect_limit": str(plan.incorrect_daily),
+            "incorrect_penalty": str(plan.incorrect_penalty), "features": ",".join(sorted(plan.features)),
+            "failover": "1" if allowed else "0", "failover_setting": "1" if failover else "0",
+        }
+
+    async def create(self, plan: str, *, wallets: dict[str, int] | None = None, failover: bool = True,
+                     service_mode: str = "", name: str = "") -> tuple[str, str]:
+        _service_mode(service_mode)
+        fields = self._plan_fields(plan, failover)
+        for unit, amount in (wallets or {}).items():
+            if unit not in self.catalogue.units:
+                raise InvalidInput("wallets", f"unknown unit {unit!r}")
+            if int(amount) < 0:
+                raise InvalidInput("wallets", f"{unit} must not be negative")
+        user_id = uuid.uuid4().hex
+        api_key = new_api_key()
+        await self.redis.hset(self.keys.user(user_id), mapping={
+            **fields, "id": user_id, "service_mode": service_mode, "webhook": "", "notify_endpoint": "",
+            "name": name, "created_ms": str(now_ms()),
+        })
+        await self.redis.sadd(self.keys.users(), user_id)
+        await self._add_key(user_id, api_key)
+        for unit, amount in (wallets or {}).items():
+            if int(amount) > 0:
+                await self.wallets.adjust(user_id, unit, int(amount), reason="initial", kind="top_up")
+        log.info("user_created", user_id=user_id, plan=fields["plan"])
+        return user_id, api_key
+
+    async def _add_key(self, user_id: str, api_key: str) -> None:
+        d = digest(api_key)
+        await self.redis.set(self.keys.api_key(d), user_id)
+        await self.redis.sadd(self.keys.user_api_keys(user_id), d)
+
+    async def authenticate(self, api_key: str | None) -> UserRecord:
+        if not api_key or not api_key.startswith(API_KEY_PREFIX) or len(api_key) > 200:
+            raise Unauthorized()
+        user_id = await self.redis.get(self.keys.api_key(digest(api_key)))
+        if user_id is None:
+            raise Unauthorized()
+        try:
+            return await self.get(user_id.decode())
+        except NotFound as exc:
+            raise Unauthorized() from exc
+
+    async def get(self, user_id: str) -> UserRecord:
+        raw = await self.redis.hgetall(self.keys.user(user_id))
+        if not raw:
+            raise NotFound("user", user_id)
+        return UserRecord.from_hash({k.decode(): v.decode() for k, v in raw.items()})
+
+    async def show(self, user_id: str) -> dict[str, Any]:
+        user = await self.get(user_id)
+        plan = self.catalogue.plan(user.plan)
+        return {
+            "user_id": user.user_id, "plan": user.plan, "service_mode": user.service_mode,
+            "failover": user.failover, "webhook_endpoint": user.webhook_endpoint,
+            "notify_endpoint": user.notify_endpoint, "created_ms": user.created_ms,
+            "concurrency": plan.concurrency, "features": sorted(plan.features),
+            "wallets": {u: {k: b[k] for k in ("available", "frozen", "consumed")}
+                        for u, b in (await self.wallets.balances(user_id)).items()},
+        }
+
+    async def list_users(self) -> list[dict[str, Any]]:
+        ids = sorted(m.decode() for m in await self.redis.smembers(self.keys.users()))
+        return [await self.show(i) for i in ids]
+
+    async def rotate_key(self, user_id: str) -> str:
+        await self.get(user_id)
+        old = await self.redis.smembers(self.keys.user_api_keys(user_id))
+        for d in old:
+            await self.redis.delete(self.keys.api_key(d.decode()))
+        await self.redis.delete(self.keys.user_api_keys(user_id))
+        api_key = new_api_key()
+        await self._add_key(user_id, api_key)
+        log.info("api_key_rotated", user_id=user_id)
+        return api_key
+
+    async def revoke_key(self, api_key_or_digest: str) -> None:
+        d = digest(api_key_or_digest) if api_key_or_digest.startswith(API_KEY_PREFIX) else api_key_or_digest
+        user_id = await self.redis.get(self.keys.api_key(d))
+        if user_id is None:
+            raise NotFound("api key")
+        await self.redis.delete(self.keys.api_key(d))
+        await self.redis.srem(self.keys.user_api_keys(user_id.decode()), d)
+
+    async def update(self, user_id: str, *, plan: str | None = None, failover: bool | None = None,
+                     service_mode: str | None = None, webhook_endpoint: str | None = None,
+                     notify_endpoint: str | None = None) -> UserRecord:
+        user = await self.get(user_id)
+        changes: dict[str, str] = {}
+        if plan is not None or failover is not None:
+            changes |= self._plan_fields(plan or user.plan, user.failover if failover is None else failover)
+        if service_mode is not None:
+            changes["service_mode"] = _service_mode(service_mode)
+        if webhook_endpoint is not None:
+            changes["webhook"] = _url_or_empty("webhook_endpoint", webhook_endpoint)
+        if notify_endpoint is not None:
+            changes["notify_endpoint"] = _url_or_empty("notify_endpoint", notify_endpoint)
+        if changes:
+            await self.redis.hset(self.keys.user(user_id), mapping=changes)
+        return await self.get(user_id)
+
+
+def _service_mode(value: str) -> str:
+    try:
+        return str(ServiceMode(value))
+    except ValueError as exc:
+        raise InvalidInput("service_mode", "must be public, private or empty") from exc
+
+
+def _url_or_empty(field: str, value: str) -> str:
+    if value and not value.startswith(("http://", "https://")):
+        raise InvalidInput(field, "must be an http(s) URL")
+    return value
