@@ -1,0 +1,171 @@
+"""``taskgate admin ...``: the admin API's operations, run directly against TASKGATE_REDIS_URL.
+
+These forms and their ``--json`` output are used by scripts (DESIGN.md §4): extend, never rename.
+Exit codes: 0 success, 2 bad input (message on stderr), 1 other failures."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import SecretStr, ValidationError
+
+from taskgate.errors import TaskgateError
+
+Action = Callable[[Any, argparse.Namespace], Awaitable[Any]]
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def register(sub: Any) -> None:
+    admin = sub.add_parser("admin", help="users, keys, wallets and accounts").add_subparsers(
+        dest="admin_group", required=True)
+    users = admin.add_parser("users").add_subparsers(dest="admin_command", required=True)
+    p = users.add_parser("create")
+    p.add_argument("--plan", required=True, choices=["free", "developer", "premium", "enterprise"])
+    p.add_argument("--credits", type=int, default=0)
+    p.add_argument("--mj-quota", type=int, default=0)
+    p.add_argument("--no-failover", action="store_true")
+    p.add_argument("--service-mode", default="", choices=["", "public", "private"])
+    _leaf(p, _users_create)
+    _leaf(users.add_parser("list"), lambda s, a: s.users.list_users())
+    p = users.add_parser("show")
+    p.add_argument("user_id")
+    _leaf(p, lambda s, a: s.users.show(a.user_id))
+    p = users.add_parser("topup")
+    p.add_argument("user_id")
+    p.add_argument("--unit", default="credits")
+    p.add_argument("--amount", type=int, required=True)
+    p.add_argument("--reason", required=True)
+    p.add_argument("--kind", default="top_up", choices=["top_up", "adjust"])
+    _leaf(p, _users_topup)
+    p = users.add_parser("rotate-key")
+    p.add_argument("user_id")
+    _leaf(p, lambda s, a: _rotate(s, a.user_id))
+
+    accounts = admin.add_parser("accounts").add_subparsers(dest="admin_command", required=True)
+    p = accounts.add_parser("add")
+    p.add_argument("--owner", default="shared")
+    p.add_argument("--provider", default="sim", choices=["sim", "goapi"])
+    p.add_argument("--capacity", type=int, required=True)
+    p.add_argument("--models", type=_csv, default=None)
+    p.add_argument("--modes", type=_csv, default=None)
+    p.add_argument("--priority", type=int, default=0)
+    p.add_argument("--weight", type=int, default=1)
+    p.add_argument("--daily-cap", type=int, default=0)
+    p.add_argument("--backup", action="store_true")
+    p.add_argument("--base-url", default=None)
+    p.add_argument("--api-key", default="")
+    _leaf(p, _accounts_add)
+    p = accounts.add_parser("list")
+    p.add_argument("--owner", default=None)
+    _leaf(p, lambda s, a: s.accounts.list(a.owner))
+    for verb in ("pause", "resume", "remove"):
+        p = accounts.add_parser(verb)
+        p.add_argument("account_id")
+        _leaf(p, _account_verb(verb))
+    _leaf(admin.add_parser("pool"), lambda s, a: s.accounts.pool_status())
+
+
+def _leaf(parser: argparse.ArgumentParser, action: Action) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=lambda args: _run(action, args))
+
+
+async def _users_create(s: Any, a: argparse.Namespace) -> dict[str, str]:
+    wallets = {k: v for k, v in (("credits", a.credits), ("mj_quota", a.mj_quota)) if v}
+    user_id, api_key = await s.users.create(a.plan, wallets=wallets, failover=not a.no_failover,
+                                            service_mode=a.service_mode)
+    return {"user_id": user_id, "api_key": api_key}
+
+
+async def _users_topup(s: Any, a: argparse.Namespace) -> dict[str, Any]:
+    await s.users.get(a.user_id)
+    return {"unit": a.unit, **await s.wallets.adjust(a.user_id, a.unit, a.amount, reason=a.reason, kind=a.kind)}
+
+
+async def _rotate(s: Any, user_id: str) -> dict[str, str]:
+    return {"user_id": user_id, "api_key": await s.users.rotate_key(user_id)}
+
+
+async def _accounts_add(s: Any, a: argparse.Namespace) -> dict[str, str]:
+    from taskgate.pool.registry import AccountSpec
+
+    fields: dict[str, Any] = {
+        "owner": a.owner, "provider": a.provider, "capacity": a.capacity, "priority": a.priority,
+        "weight": a.weight, "daily_cap": a.daily_cap, "backup": a.backup, "api_key": SecretStr(a.api_key),
+        "base_url": a.base_url or f"http://{s.settings.sim_host}:{s.settings.sim_port}",
+    }
+    if a.models:
+        fields["models"] = a.models
+    if a.modes:
+        fields["modes"] = a.modes
+    return {"account_id": await s.accounts.add(AccountSpec(**fields))}
+
+
+def _account_verb(verb: str) -> Action:
+    async def act(s: Any, a: argparse.Namespace) -> dict[str, Any]:
+        await getattr(s.accounts, verb)(a.account_id)
+        return {"account_id": a.account_id, verb: True}
+
+    return act
+
+
+def _run(action: Action, args: argparse.Namespace) -> int:
+    from taskgate.logging import configure_logging
+    from taskgate.services import build_services
+    from taskgate.settings import Settings
+
+    settings = Settings()
+    configure_logging(settings.log_profile, "WARNING")  # stdout is for results only
+
+    async def go() -> Any:
+        services = await build_services(settings)
+        try:
+            return await action(services, args)
+        finally:
+            await services.close()
+
+    try:
+        result = asyncio.run(go())
+    except (TaskgateError, ValidationError) as exc:
+        message = exc.message if isinstance(exc, TaskgateError) else _validation_message(exc)
+        print(f"error: {message}", file=sys.stderr)
+        return 2 if getattr(exc, "status", 400) < 500 else 1
+    except Exception as exc:  # connection refused and the like
+        print(f"error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return 1
+    _print(result, args.json)
+    return 0
+
+
+def _validation_message(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    return f"invalid {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+
+
+def _print(result: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = result if isinstance(result, list) else [result]
+    if not rows:
+        print("(none)")
+        return
+    table = Table()
+    columns = list(rows[0].keys())
+    for c in columns:
+        table.add_column(str(c), overflow="fold")
+    for row in rows:
+        table.add_row(*[json.dumps(row.get(c), default=str) if isinstance(row.get(c), dict | list)
+                        else str(row.get(c)) for c in columns])
+    Console(width=200 if not sys.stdout.isatty() else None).print(table)
