@@ -1,43 +1,51 @@
-# `make demo` and `make test` each do their own set-up on a fresh machine: a virtualenv in .venv
-# with taskgate installed, and a redis-server binary (installed with apt when missing and root).
+# taskgate developer entry points. `make demo` and `make test` each do their own set-up on a fresh
+# machine: a virtualenv in .venv with taskgate installed (editable, with the dev extras), and a
+# redis-server binary (installed with apt-get when missing and running as root).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench clean redis-server
+.PHONY: demo test lint bench clean venv ensure-redis
+
+venv: $(STAMP)
 
 $(VENV)/bin/python:
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
+	@test -n "$(PYTHON)" || { echo "python3.11 or python3 is needed on PATH"; exit 1; }
+	$(PYTHON) -m venv $(VENV) || { echo "creating the virtualenv failed: install python3-venv"; exit 1; }
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 
+# reinstall whenever pyproject.toml changes (new dependencies, entry points)
 $(STAMP): pyproject.toml | $(VENV)/bin/python
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-redis-server:
+ensure-redis:
 	@if ! command -v redis-server >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing redis-server with apt-get"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	    echo "redis-server is missing: installing it with apt-get"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends redis-server >/dev/null; \
 	  else \
-	    echo "redis-server is missing: install it (e.g. 'sudo apt-get install redis-server') and rerun"; \
+	    echo "redis-server is missing: install it (Debian/Ubuntu: sudo apt-get install redis-server;"; \
+	    echo "macOS: brew install redis) and run make again"; \
 	    exit 1; \
 	  fi; \
 	fi
 
-demo: $(STAMP) redis-server
+demo: $(STAMP) ensure-redis
 	$(VENV)/bin/taskgate demo
 
-test: $(STAMP) redis-server
-	$(VENV)/bin/pytest -q
+test: $(STAMP) ensure-redis
+	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check taskgate tests
 	$(VENV)/bin/mypy taskgate
 
-bench: $(STAMP) redis-server
+bench: $(STAMP) ensure-redis
 	$(VENV)/bin/taskgate bench scheduler
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache demo-report
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache .hypothesis demo-report
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -26,9 +26,17 @@ def _csv(value: str) -> list[str]:
 def register(sub: Any) -> None:
     admin = sub.add_parser("admin", help="users, keys, wallets and accounts").add_subparsers(
         dest="admin_group", required=True)
-    users = admin.add_parser("users").add_subparsers(dest="admin_command", required=True)
-    p = users.add_parser("create")
-    p.add_argument("--plan", required=True, choices=["free", "developer", "premium", "enterprise"])
+    _register_users(admin.add_parser("users", help="customers, API keys, wallets").add_subparsers(
+        dest="admin_command", required=True))
+    _register_accounts(admin.add_parser("accounts", help="upstream accounts").add_subparsers(
+        dest="admin_command", required=True))
+    _leaf(admin.add_parser("pool", help="shared pool status"), lambda s, a: s.accounts.pool_status())
+
+
+def _register_users(users: Any) -> None:
+    p = users.add_parser("create", help="create a user; prints its API key once")
+    # plans are data (the catalogue), so the name is checked there: free|developer|premium|enterprise
+    p.add_argument("--plan", required=True, metavar="free|developer|premium|enterprise")
     p.add_argument("--credits", type=int, default=0)
     p.add_argument("--mj-quota", type=int, default=0)
     p.add_argument("--no-failover", action="store_true")
@@ -38,19 +46,31 @@ def register(sub: Any) -> None:
     p = users.add_parser("show")
     p.add_argument("user_id")
     _leaf(p, lambda s, a: s.users.show(a.user_id))
-    p = users.add_parser("topup")
+    p = users.add_parser("update", help="change plan, failover, service mode or endpoints")
+    p.add_argument("user_id")
+    p.add_argument("--plan", default=None)
+    p.add_argument("--failover", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--service-mode", default=None, choices=["", "public", "private"])
+    p.add_argument("--webhook-endpoint", default=None)
+    p.add_argument("--notify-endpoint", default=None)
+    _leaf(p, _users_update)
+    p = users.add_parser("topup", help="top up (or with --kind adjust, correct) a wallet")
     p.add_argument("user_id")
     p.add_argument("--unit", default="credits")
     p.add_argument("--amount", type=int, required=True)
     p.add_argument("--reason", required=True)
     p.add_argument("--kind", default="top_up", choices=["top_up", "adjust"])
     _leaf(p, _users_topup)
-    p = users.add_parser("rotate-key")
+    p = users.add_parser("rotate-key", help="replace every key of the user by a new one")
     p.add_argument("user_id")
     _leaf(p, lambda s, a: _rotate(s, a.user_id))
+    p = users.add_parser("revoke-key", help="revoke one key (the key itself or its SHA-256 digest)")
+    p.add_argument("key_or_digest")
+    _leaf(p, _revoke)
 
-    accounts = admin.add_parser("accounts").add_subparsers(dest="admin_command", required=True)
-    p = accounts.add_parser("add")
+
+def _register_accounts(accounts: Any) -> None:
+    p = accounts.add_parser("add", help="add a shared or a user's (BYOA) account")
     p.add_argument("--owner", default="shared")
     p.add_argument("--provider", default="sim", choices=["sim", "goapi"])
     p.add_argument("--capacity", type=int, required=True)
@@ -66,11 +86,13 @@ def register(sub: Any) -> None:
     p = accounts.add_parser("list")
     p.add_argument("--owner", default=None)
     _leaf(p, lambda s, a: s.accounts.list(a.owner))
+    p = accounts.add_parser("show")
+    p.add_argument("account_id")
+    _leaf(p, lambda s, a: s.accounts.get(a.account_id))
     for verb in ("pause", "resume", "remove"):
         p = accounts.add_parser(verb)
         p.add_argument("account_id")
         _leaf(p, _account_verb(verb))
-    _leaf(admin.add_parser("pool"), lambda s, a: s.accounts.pool_status())
 
 
 def _leaf(parser: argparse.ArgumentParser, action: Action) -> None:
@@ -87,7 +109,19 @@ async def _users_create(s: Any, a: argparse.Namespace) -> dict[str, str]:
 
 async def _users_topup(s: Any, a: argparse.Namespace) -> dict[str, Any]:
     await s.users.get(a.user_id)
-    return {"unit": a.unit, **await s.wallets.adjust(a.user_id, a.unit, a.amount, reason=a.reason, kind=a.kind)}
+    balances = await s.wallets.adjust(a.user_id, a.unit, a.amount, reason=a.reason, kind=a.kind)
+    return {"user_id": a.user_id, "unit": a.unit, **balances}
+
+
+async def _users_update(s: Any, a: argparse.Namespace) -> dict[str, Any]:
+    await s.users.update(a.user_id, plan=a.plan, failover=a.failover, service_mode=a.service_mode,
+                         webhook_endpoint=a.webhook_endpoint, notify_endpoint=a.notify_endpoint)
+    return dict(await s.users.show(a.user_id))
+
+
+async def _revoke(s: Any, a: argparse.Namespace) -> dict[str, Any]:
+    await s.users.revoke_key(a.key_or_digest)
+    return {"revoked": True}
 
 
 async def _rotate(s: Any, user_id: str) -> dict[str, str]:

@@ -114,19 +114,23 @@ class PrivateRedis:
                              configured=safe_url(self.configured_url))
                     return
             raise RedisUnavailable(f"redis-server did not start; see {self.dir / 'redis.log'}")
-        except BaseException as exc:
-            await self.stop(keep_dir=isinstance(exc, RedisUnavailable))  # keep redis.log to read
+        except BaseException:
+            log_file = self.dir / "redis.log"
+            await self.stop(keep_dir=log_file.exists())  # keep redis.log for the operator to read
             raise
 
     async def _try_start(self, binary: str, port: int) -> bool:
         assert self.dir is not None
         args = ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(self.dir), "--save", "",
                 "--appendonly", "no", "--daemonize", "no", "--logfile", str(self.dir / "redis.log")]
-        self.proc = await asyncio.create_subprocess_exec(
-            binary, *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL, start_new_session=True,  # Ctrl-C is ours to handle
-            preexec_fn=_die_with_parent(),
-        )
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                binary, *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL, start_new_session=True,  # Ctrl-C is ours to handle
+                preexec_fn=_die_with_parent(),
+            )
+        except OSError as exc:
+            raise RedisUnavailable(f"cannot run {binary}: {exc.strerror or exc}") from exc
         url = f"redis://127.0.0.1:{port}/0"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + REDIS_START_TIMEOUT_S

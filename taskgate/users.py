@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
-from taskgate.catalogue import Catalogue
+from taskgate.catalogue import Catalogue, Feature
 from taskgate.errors import InvalidInput, NotFound, Unauthorized
 from taskgate.models import ServiceMode, now_ms
 from taskgate.store.keys import Keys
@@ -61,10 +62,12 @@ class UserService:
         self.plan_weights = plan_weights or {}
 
     def _plan_fields(self, plan_name: str, failover: bool) -> dict[str, str]:
+        """The plan-derived fields that Lua reads; ``failover`` is effective only with the plan feature."""
         plan = self.catalogue.plan(plan_name)
-        allowed = failover and "auto_failover" in plan.features
+        allowed = failover and plan.has(Feature.AUTO_FAILOVER)
         return {
-            "plan": plan.name, "cap": str(plan.concurrency), "weight": str(self.plan_weights.get(plan.name, 1)),
+            "plan": plan.name, "cap": str(plan.concurrency),
+            "weight": str(self.plan_weights.get(plan.name, 1)),
             "relax_limit": str(plan.relax_daily), "incorrect_limit": str(plan.incorrect_daily),
             "incorrect_penalty": str(plan.incorrect_penalty), "features": ",".join(sorted(plan.features)),
             "failover": "1" if allowed else "0", "failover_setting": "1" if failover else "0",
@@ -81,22 +84,24 @@ class UserService:
                 raise InvalidInput("wallets", f"{unit} must not be negative")
         user_id = uuid.uuid4().hex
         api_key = new_api_key()
-        await self.redis.hset(self.keys.user(user_id), mapping={
-            **fields, "id": user_id, "service_mode": service_mode, "webhook": "", "notify_endpoint": "",
-            "name": name, "created_ms": str(now_ms()),
-        })
-        await self.redis.sadd(self.keys.users(), user_id)
-        await self._add_key(user_id, api_key)
+        async with self.redis.pipeline(transaction=True) as tx:  # user, index and key appear together
+            tx.hset(self.keys.user(user_id), mapping={
+                **fields, "id": user_id, "service_mode": service_mode, "webhook": "", "notify_endpoint": "",
+                "name": name[:200], "created_ms": str(now_ms()),
+            })
+            tx.sadd(self.keys.users(), user_id)
+            self._add_key(tx, user_id, api_key)
+            await tx.execute()
         for unit, amount in (wallets or {}).items():
             if int(amount) > 0:
                 await self.wallets.adjust(user_id, unit, int(amount), reason="initial", kind="top_up")
         log.info("user_created", user_id=user_id, plan=fields["plan"])
         return user_id, api_key
 
-    async def _add_key(self, user_id: str, api_key: str) -> None:
+    def _add_key(self, tx: Pipeline, user_id: str, api_key: str) -> None:
         d = digest(api_key)
-        await self.redis.set(self.keys.api_key(d), user_id)
-        await self.redis.sadd(self.keys.user_api_keys(user_id), d)
+        tx.set(self.keys.api_key(d), user_id)
+        tx.sadd(self.keys.user_api_keys(user_id), d)
 
     async def authenticate(self, api_key: str | None) -> UserRecord:
         if not api_key or not api_key.startswith(API_KEY_PREFIX) or len(api_key) > 200:
@@ -120,8 +125,10 @@ class UserService:
         plan = self.catalogue.plan(user.plan)
         return {
             "user_id": user.user_id, "plan": user.plan, "service_mode": user.service_mode,
-            "failover": user.failover, "webhook_endpoint": user.webhook_endpoint,
-            "notify_endpoint": user.notify_endpoint, "created_ms": user.created_ms,
+            "failover": user.failover,
+            "failover_effective": user.failover and plan.has(Feature.AUTO_FAILOVER),
+            "webhook_endpoint": user.webhook_endpoint, "notify_endpoint": user.notify_endpoint,
+            "created_ms": user.created_ms,
             "concurrency": plan.concurrency, "features": sorted(plan.features),
             "wallets": {u: {k: b[k] for k in ("available", "frozen", "consumed")}
                         for u, b in (await self.wallets.balances(user_id)).items()},
@@ -132,14 +139,17 @@ class UserService:
         return [await self.show(i) for i in ids]
 
     async def rotate_key(self, user_id: str) -> str:
+        """Replace every key of the user by one new key, in one transaction (no moment without a key)."""
         await self.get(user_id)
         old = await self.redis.smembers(self.keys.user_api_keys(user_id))
-        for d in old:
-            await self.redis.delete(self.keys.api_key(d.decode()))
-        await self.redis.delete(self.keys.user_api_keys(user_id))
         api_key = new_api_key()
-        await self._add_key(user_id, api_key)
-        log.info("api_key_rotated", user_id=user_id)
+        async with self.redis.pipeline(transaction=True) as tx:
+            for d in old:
+                tx.delete(self.keys.api_key(d.decode()))
+            tx.delete(self.keys.user_api_keys(user_id))
+            self._add_key(tx, user_id, api_key)
+            await tx.execute()
+        log.info("api_key_rotated", user_id=user_id, revoked=len(old))
         return api_key
 
     async def revoke_key(self, api_key_or_digest: str) -> None:
@@ -147,8 +157,11 @@ class UserService:
         user_id = await self.redis.get(self.keys.api_key(d))
         if user_id is None:
             raise NotFound("api key")
-        await self.redis.delete(self.keys.api_key(d))
-        await self.redis.srem(self.keys.user_api_keys(user_id.decode()), d)
+        async with self.redis.pipeline(transaction=True) as tx:
+            tx.delete(self.keys.api_key(d))
+            tx.srem(self.keys.user_api_keys(user_id.decode()), d)
+            await tx.execute()
+        log.info("api_key_revoked", user_id=user_id.decode())
 
     async def update(self, user_id: str, *, plan: str | None = None, failover: bool | None = None,
                      service_mode: str | None = None, webhook_endpoint: str | None = None,

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
+import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from redis.exceptions import RedisError
 
 from taskgate.api import admin_routes, routes
-from taskgate.api.envelope import ok
+from taskgate.api.auth import APP_SETTINGS
+from taskgate.api.envelope import error, ok
 from taskgate.api.gauges import refresh_gauges, register_gauges
 from taskgate.api.middleware import METRICS, ApiMetrics, envelope_middleware
 from taskgate.api.state import SERVICES
@@ -16,6 +20,8 @@ from taskgate.services import Services, build_services
 from taskgate.settings import Settings
 
 REGISTRY = web.AppKey("registry", CollectorRegistry)
+READY_TIMEOUT_S = 2.0
+log = structlog.get_logger(__name__)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -23,19 +29,29 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    await request.app[SERVICES].redis.ping()
+    """Ready when Redis answers; 503 (not a 500 with a traceback) while it does not."""
+    try:
+        await asyncio.wait_for(request.app[SERVICES].redis.ping(), READY_TIMEOUT_S)
+    except (RedisError, OSError, TimeoutError) as exc:
+        return error(503, "not ready: Redis does not answer", {"reason": exc.__class__.__name__})
     return ok({"status": "ready"})
 
 
 async def metrics(request: web.Request) -> web.Response:
-    await refresh_gauges(request.app[REGISTRY])
+    """Prometheus exposition; without Redis the HTTP metrics still render (gauges keep their last values)."""
+    try:
+        await refresh_gauges(request.app[REGISTRY])
+    except (RedisError, OSError, TimeoutError) as exc:
+        log.warning("metrics_refresh_failed", reason=exc.__class__.__name__)
     body = generate_latest(request.app[REGISTRY])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def create_app(settings: Settings, services: Services | None = None) -> web.Application:
     """The API. Without ``services`` they are built at startup and closed at shutdown."""
-    app = web.Application(middlewares=[envelope_middleware], client_max_size=settings.body_limit_bytes)
+    # aiohttp refuses a body of client_max_size bytes or more; a body of exactly the limit is allowed
+    app = web.Application(middlewares=[envelope_middleware], client_max_size=settings.body_limit_bytes + 1)
+    app[APP_SETTINGS] = settings
     registry = CollectorRegistry()
     app[REGISTRY] = registry
     app[METRICS] = ApiMetrics(registry)

@@ -11,6 +11,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from taskgate.api.auth import APP_SETTINGS
 from taskgate.api.envelope import error
 from taskgate.errors import TaskgateError
 
@@ -20,9 +21,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 class ApiMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.requests = Counter("taskgate_http_requests", "HTTP requests", ["route", "status"], registry=registry)
-        self.latency = Histogram("taskgate_http_request_seconds", "HTTP request latency", ["route"],
-                                 registry=registry)
+        self.requests = Counter("taskgate_http_requests", "HTTP requests by route and status",
+                                ["method", "route", "status"], registry=registry)
+        self.latency = Histogram("taskgate_http_request_seconds", "HTTP request latency by route",
+                                 ["method", "route"], registry=registry)
 
 
 METRICS = web.AppKey("metrics", ApiMetrics)
@@ -35,29 +37,36 @@ def _route(request: web.Request) -> str:
 
 @web.middleware
 async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
     started = time.perf_counter()
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     try:
         response = await handler(request)
     except TaskgateError as exc:
+        if exc.status >= 500:
+            log.exception("request_failed", method=request.method, path=request.path)
         response = error(exc.status, exc.message, exc.detail)
     except web.HTTPRequestEntityTooLarge:
-        response = error(413, "request body too large")
+        limit = request.app[APP_SETTINGS].body_limit_bytes
+        response = error(413, "request body too large", {"limit_bytes": limit})
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        response = error(exc.status, exc.reason)
+        response = error(exc.status, exc.reason.lower(), {"method": request.method, "path": request.path})
     except Exception:
         log.exception("request_failed", method=request.method, path=request.path)
         response = error(500, "internal error", {"request_id": request_id})
-    elapsed = time.perf_counter() - started
+    _observe(request, response, time.perf_counter() - started)
+    response.headers["x-request-id"] = request_id
+    return response
+
+
+def _observe(request: web.Request, response: web.StreamResponse, elapsed: float) -> None:
+    """The request's metrics and its one canonical log line (user_id comes from the context)."""
     route = _route(request)
     metrics = request.app[METRICS]
-    metrics.requests.labels(route, str(response.status)).inc()
-    metrics.latency.labels(route).observe(elapsed)
-    response.headers["x-request-id"] = request_id
-    log.info("request_handled", method=request.method, route=route, status=response.status,
-             ms=round(elapsed * 1000, 2))
-    return response
+    metrics.requests.labels(request.method, route, str(response.status)).inc()
+    metrics.latency.labels(request.method, route).observe(elapsed)
+    log.info("request_handled", method=request.method, route=route, path=request.path,
+             status=response.status, ms=round(elapsed * 1000, 2))

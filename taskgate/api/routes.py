@@ -1,19 +1,29 @@
-"""The customer API (DESIGN.md §4): tasks and account, authenticated by ``x-api-key``."""
+"""The customer API (DESIGN.md §4): tasks and account, authenticated by ``x-api-key``.
+
+Handlers are thin: authenticate, parse the body into a pydantic model, call a service, wrap the
+result in the envelope. Every refusal is a ``TaskgateError`` that the middleware renders."""
 
 from __future__ import annotations
 
-import structlog
+import re
+
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from taskgate.api.auth import APP_SETTINGS, current_user
 from taskgate.api.envelope import ok
 from taskgate.api.requests import int_param, json_body, parse
 from taskgate.api.state import SERVICES
+from taskgate.errors import InvalidInput, NotFound
 from taskgate.models import CreateTaskRequest
-from taskgate.users import UserRecord
 
 routes = web.RouteTableDef()
 MAX_BATCH_CANCEL = 100
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_MAX = 255
+DEFAULT_PAGE_SIZE = 20
+# Task ids are UUIDs; anything else is unknown without a Redis round trip (and never reaches a key).
+TASK_ID = re.compile(r"^[0-9A-Fa-f-]{1,64}$")
 
 
 class CancelBatch(BaseModel):
@@ -21,45 +31,56 @@ class CancelBatch(BaseModel):
     task_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH_CANCEL)
 
 
-async def current_user(request: web.Request) -> UserRecord:
-    user = await request.app[SERVICES].users.authenticate(request.headers.get("x-api-key"))
-    structlog.contextvars.bind_contextvars(user_id=user.user_id)
-    return user
+def _task_id(raw: str) -> str:
+    if not TASK_ID.fullmatch(raw):
+        raise NotFound("task", raw[:64])
+    return raw
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None and not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX:
+        raise InvalidInput(IDEMPOTENCY_HEADER, f"must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
+    return key
 
 
 @routes.post("/api/v1/task")
 async def create_task(request: web.Request) -> web.Response:
     user = await current_user(request)
+    idempotency_key = _idempotency_key(request)
     body = parse(CreateTaskRequest, await json_body(request))
-    task = await request.app[SERVICES].tasks.create(user, body, request.headers.get("Idempotency-Key"))
-    return ok(task)
+    return ok(await request.app[SERVICES].tasks.create(user, body, idempotency_key))
 
 
 @routes.get("/api/v1/task/{task_id}")
 async def get_task(request: web.Request) -> web.Response:
     user = await current_user(request)
-    return ok(await request.app[SERVICES].tasks.get(user.user_id, request.match_info["task_id"]))
+    task_id = _task_id(request.match_info["task_id"])
+    return ok(await request.app[SERVICES].tasks.get(user.user_id, task_id))
 
 
 @routes.post("/api/v1/task/cancel")
 async def cancel_tasks(request: web.Request) -> web.Response:
     user = await current_user(request)
     batch = parse(CancelBatch, await json_body(request))
-    return ok(await request.app[SERVICES].tasks.cancel(user.user_id, batch.task_ids))
+    task_ids = [_task_id(t) for t in batch.task_ids]
+    return ok(await request.app[SERVICES].tasks.cancel(user.user_id, task_ids))
 
 
 @routes.post("/api/v1/task/{task_id}/cancel")
 async def cancel_task(request: web.Request) -> web.Response:
     user = await current_user(request)
-    [task] = await request.app[SERVICES].tasks.cancel(user.user_id, [request.match_info["task_id"]])
+    task_id = _task_id(request.match_info["task_id"])
+    [task] = await request.app[SERVICES].tasks.cancel(user.user_id, [task_id])
     return ok(task)
 
 
 @routes.get("/api/v1/tasks")
 async def list_tasks(request: web.Request) -> web.Response:
     user = await current_user(request)
+    size_max = request.app[APP_SETTINGS].page_size_max
     page = int_param(request, "page", 1, 1, 1_000_000)
-    size = int_param(request, "size", 20, 1, 100)
+    size = int_param(request, "size", min(DEFAULT_PAGE_SIZE, size_max), 1, size_max)
     tasks, total = await request.app[SERVICES].tasks.list(user.user_id, page=page, size=size)
     return ok({"tasks": tasks, "total": total, "page": page, "size": size})
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from taskgate.cli import main
-from tests.api.conftest import snapshot
+from tests.api.conftest import all_values, snapshot
 
 TOKEN = {"x-admin-token": "test-admin-token"}
 
@@ -26,11 +26,10 @@ async def test_admin_api_users_wallets_accounts(client, redis, keys):
     created = (await resp.json())["data"]
     user_id, api_key = created["user_id"], created["api_key"]
     assert api_key.startswith("tg_")
-    # the raw key is stored nowhere, only its digest
-    async for key in redis.scan_iter(match=keys.pattern()):
-        if (await redis.type(key)) == b"string":
-            assert api_key.encode() not in (await redis.get(key))
-        assert api_key.encode() not in key
+    # the raw key is stored nowhere (no key name, no value of any type), only its digest
+    stored = await all_values(redis, keys)
+    assert user_id.encode() in stored and api_key.encode() not in stored
+    assert api_key.split("_", 1)[1].encode() not in stored
     assert await redis.get(keys.api_key(hashlib.sha256(api_key.encode()).hexdigest())) == user_id.encode()
 
     resp = await client.post(f"/admin/v1/users/{user_id}/wallets",
@@ -114,7 +113,112 @@ def test_cli_forms_and_json_outputs(cli_env, capsys):
 def test_cli_bad_input_exits_2_with_a_message(cli_env, capsys):
     code, _, err = run_cli(capsys, "admin", "users", "show", "nope", "--json")
     assert code == 2 and "not found" in err
-    code, _, err = run_cli(capsys, "admin", "accounts", "add", "--owner", "nobody", "--capacity", "1", "--json")
+    code, _, err = run_cli(capsys, "admin", "accounts", "add", "--owner", "nobody", "--capacity", "1",
+                           "--json")
     assert code == 2 and "owner" in err
     code, _, err = run_cli(capsys, "admin", "users", "topup", "nope", "--amount", "5", "--reason", "x")
     assert code == 2
+
+
+async def test_admin_api_user_changes_and_key_revocation(client, redis, keys):
+    before = await snapshot(redis, keys)
+    for body in ({"plan": "gold"}, {"plan": "free", "credits": -1}, {"plan": "free", "wallets": {"x": 1}},
+                 {"plan": "free", "colour": "red"}, {"credits": 5}):
+        resp = await client.post("/admin/v1/users", json=body, headers=TOKEN)
+        assert resp.status == 400 and (await resp.json())["detail"]["field"], body
+    assert await snapshot(redis, keys) == before
+
+    resp = await client.post("/admin/v1/users", json={"plan": "free", "wallets": {"credits": 70}},
+                             headers=TOKEN)
+    user_id, api_key = (lambda d: (d["user_id"], d["api_key"]))((await resp.json())["data"])
+    resp = await client.patch(f"/admin/v1/users/{user_id}", headers=TOKEN,
+                              json={"plan": "premium", "webhook_endpoint": "https://hooks.example/x"})
+    shown = (await resp.json())["data"]
+    assert shown["plan"] == "premium" and shown["concurrency"] == 30 and shown["failover_effective"] is True
+    assert shown["webhook_endpoint"] == "https://hooks.example/x"
+    assert (await redis.hget(keys.user(user_id), "cap")) == b"30"
+    resp = await client.patch(f"/admin/v1/users/{user_id}", json={"plan": "gold"}, headers=TOKEN)
+    assert resp.status == 400
+    assert (await client.patch("/admin/v1/users/nobody", json={}, headers=TOKEN)).status == 404
+    listed = (await (await client.get("/admin/v1/users", headers=TOKEN)).json())["data"]
+    assert [u["user_id"] for u in listed] == [user_id] and listed[0]["wallets"]["credits"]["available"] == 70
+
+    digest = hashlib.sha256(api_key.encode()).hexdigest()
+    assert (await client.delete(f"/admin/v1/keys/{digest}", headers=TOKEN)).status == 200
+    assert (await client.get("/api/v1/account", headers={"x-api-key": api_key})).status == 401
+    assert (await client.delete(f"/admin/v1/keys/{digest}", headers=TOKEN)).status == 404
+
+
+async def test_admin_api_account_updates(client, redis, keys):
+    resp = await client.post("/admin/v1/accounts", headers=TOKEN, json={
+        "owner": "shared", "provider": "sim", "capacity": 2, "api_key": "secret-one"})
+    account_id = (await resp.json())["data"]["account_id"]
+    resp = await client.patch(f"/admin/v1/accounts/{account_id}", headers=TOKEN,
+                              json={"capacity": 5, "models": ["midjourney", "flux"], "api_key": "secret-two"})
+    updated = (await resp.json())["data"]
+    assert resp.status == 200 and updated["capacity"] == 5 and updated["models"] == ["midjourney", "flux"]
+    assert "secret" not in json.dumps(updated)
+    assert await redis.get(keys.account_secret(account_id)) == b"secret-two"
+    before = await snapshot(redis, keys)
+    for body in ({"capacity": 0}, {"models": ["no such model!"]}, {"owner": "someone"}, {"base_url": "x"}):
+        resp = await client.patch(f"/admin/v1/accounts/{account_id}", json=body, headers=TOKEN)
+        assert resp.status == 400 and (await resp.json())["code"] == 400, body
+    assert await snapshot(redis, keys) == before
+    resp = await client.patch("/admin/v1/accounts/nope", json={"capacity": 3}, headers=TOKEN)
+    assert resp.status == 404
+
+
+async def test_admin_webhook_attempts_endpoint(client):
+    import importlib.util
+
+    resp = await client.get("/admin/v1/tasks/0b0e6c55-3c1c-4d5b-9b43-1b6f2e2f7e11/webhooks", headers=TOKEN)
+    body = await resp.json()
+    if importlib.util.find_spec("taskgate.webhooks.outbox") is None:
+        assert resp.status == 501 and "webhook" in body["message"]
+    else:
+        assert resp.status == 200 and body["data"] == []
+    assert (await client.get("/admin/v1/tasks/x/webhooks")).status == 401
+
+
+def test_cli_user_update_revoke_and_tables(cli_env, capsys):
+    code, out, _ = run_cli(capsys, "admin", "users", "create", "--plan", "free", "--no-failover", "--json")
+    created = json.loads(out)
+    code, out, _ = run_cli(capsys, "admin", "users", "update", created["user_id"], "--plan", "premium",
+                           "--failover", "--json")
+    shown = json.loads(out)
+    assert code == 0 and shown["plan"] == "premium" and shown["failover"] is True
+    code, out, _ = run_cli(capsys, "admin", "users", "topup", created["user_id"], "--unit", "credits",
+                           "--amount", "700", "--reason", "welcome", "--json")
+    assert code == 0 and json.loads(out)["available"] == 700
+    code, out, _ = run_cli(capsys, "admin", "users", "rotate-key", created["user_id"], "--json")
+    rotated = json.loads(out)
+    assert code == 0 and rotated["api_key"] != created["api_key"]
+    code, out, _ = run_cli(capsys, "admin", "users", "revoke-key", rotated["api_key"], "--json")
+    assert code == 0 and json.loads(out) == {"revoked": True}
+    code, out, _ = run_cli(capsys, "admin", "pool")
+    assert code == 0 and "capacity" in out
+    code, out, _ = run_cli(capsys, "admin", "accounts", "list")
+    assert code == 0 and out.strip() == "(none)"
+
+
+def test_cli_refusals(cli_env, capsys):
+    code, out, err = run_cli(capsys, "admin", "users", "create", "--plan", "gold", "--json")
+    assert code == 2 and out == "" and "plan" in err
+    code, _, err = run_cli(capsys, "admin", "users", "create", "--json")  # argparse: --plan is required
+    assert code == 2 and "--plan" in err
+    code, _, err = run_cli(capsys, "admin", "accounts", "add", "--capacity", "0", "--json")
+    assert code == 2 and "capacity" in err
+    code, _, err = run_cli(capsys, "admin", "accounts", "pause", "nope")
+    assert code == 2 and "not found" in err
+
+
+def test_cli_without_redis_exits_1(monkeypatch, capsys, prefix):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("TASKGATE_REDIS_URL", f"redis://127.0.0.1:{port}/0")
+    monkeypatch.setenv("TASKGATE_KEY_PREFIX", prefix)
+    code, out, err = run_cli(capsys, "admin", "users", "list", "--json")
+    assert code == 1 and out == "" and "error" in err

@@ -6,7 +6,8 @@ import pytest
 
 from tests.api.conftest import snapshot
 
-IMAGINE = {"model": "midjourney", "task_type": "imagine", "input": {"prompt": "a cat", "process_mode": "fast"}}
+IMAGINE = {"model": "midjourney", "task_type": "imagine",
+           "input": {"prompt": "a cat", "process_mode": "fast"}}
 
 
 @pytest.fixture
@@ -33,9 +34,11 @@ async def test_create_returns_the_task_in_the_envelope(client, user):
     ({"model": "midjourney", "task_type": "imagine", "input": {"prompt": "x", "process_mode": "warp"}},
      "input.process_mode"),
     ({"model": "midjourney", "task_type": "imagine", "input": "text"}, "input"),
-    ({"model": "midjourney", "task_type": "describe", "input": {"image_url": "ftp://x/y.png"}}, "input.image_url"),
+    ({"model": "midjourney", "task_type": "describe", "input": {"image_url": "ftp://x/y.png"}},
+     "input.image_url"),
 ])
-async def test_bad_input_is_400_naming_the_field_and_changes_nothing(client, user, redis, keys, payload, field):
+async def test_bad_input_is_400_naming_the_field_and_changes_nothing(client, user, redis, keys, payload,
+                                                                     field):
     before = await snapshot(redis, keys)
     status, body = await post(client, "/api/v1/task", user[1], json=payload)
     assert status == 400 and body["code"] == 400

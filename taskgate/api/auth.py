@@ -1,0 +1,38 @@
+"""Who is calling: customers by ``x-api-key`` (DESIGN.md §4), operators by ``x-admin-token``."""
+
+from __future__ import annotations
+
+import hmac
+
+import structlog
+from aiohttp import web
+
+from taskgate.api.state import SERVICES
+from taskgate.errors import Unauthorized
+from taskgate.settings import Settings
+from taskgate.users import UserRecord
+
+API_KEY_HEADER = "x-api-key"
+ADMIN_TOKEN_HEADER = "x-admin-token"
+
+# The settings this app was built with (body limit, admin token, page size); they may differ from
+# the settings the shared services were built with (tests, ``taskgate dev``).
+APP_SETTINGS = web.AppKey("settings", Settings)
+
+
+async def current_user(request: web.Request) -> UserRecord:
+    """The customer behind ``x-api-key``; binds ``user_id`` to the request's log context."""
+    user = await request.app[SERVICES].users.authenticate(request.headers.get(API_KEY_HEADER))
+    structlog.contextvars.bind_contextvars(user_id=user.user_id)
+    return user
+
+
+def require_admin(request: web.Request) -> None:
+    """Constant-time check of ``x-admin-token``; an empty configured token disables the admin API."""
+    expected = request.app[APP_SETTINGS].admin_token.get_secret_value()
+    if not expected:
+        raise Unauthorized("the admin API is disabled: set TASKGATE_ADMIN_TOKEN to enable it")
+    given = request.headers.get(ADMIN_TOKEN_HEADER, "")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Unauthorized("missing or invalid admin token (header x-admin-token)")
+    structlog.contextvars.bind_contextvars(admin=True)
