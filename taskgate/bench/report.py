@@ -16,7 +16,8 @@ JSON keys (stable; add new keys, never rename or drop these):
   - ``latency_ms`` (enqueue->dispatch with free slots, client-side perf_counter) and
     ``latency_server_ms`` (``dispatched_ms - created_ms``, Redis TIME, 1 ms resolution): each
     ``method``, ``sent``, ``count``, ``p50``, ``p99``, ``max``
-  - ``memory_per_task_bytes`` (INFO used_memory delta / tasks), ``task_hash_bytes`` (MEMORY USAGE)
+  - ``memory_per_task_bytes`` (INFO used_memory delta / tasks) and ``memory_breakdown_bytes``
+    (MEMORY USAGE per queued task on a sample: ``task_hash``, ``ledger``, ``user_tasks``, ``flow``)
 - ``summary``: ``decisions_per_s_min``, ``latency_p99_ms_max``, ``scale_ratio`` (decisions/s at the
   most users / at the fewest), ``memory_per_task_bytes_max``, ``jain_index_min``
 - ``targets``: name -> ``{"target", "value", "met"}`` for ``decisions_per_s`` (>= 10000),
@@ -158,9 +159,11 @@ def _fmt(value: Any, spec: str = ".1f") -> str:
 def render(result: dict[str, Any], console: Console) -> None:
     table = Table(title=f"taskgate bench scheduler (batch {result['config']['batch']}, "
                         f"redis {result['redis']['version']})")
-    table.caption = ("dec/s: dispatch decisions per second (client; redis: EVALSHA time only); call: one "
-                     "dispatch(batch) in ms; lat: enqueue->dispatch with free slots in ms (client perf_counter; "
-                     "srv: Redis TIME, 1 ms steps); B/task: used_memory per queued task; hash: task hash bytes")
+    table.caption = (
+        "dec/s: dispatch decisions per second (client; redis: EVALSHA time only); call: one "
+        "dispatch(batch) in ms; lat: enqueue->dispatch with free slots in ms (client perf_counter; "
+        "srv: Redis TIME, 1 ms steps); B/task: used_memory per queued task; hash: task hash bytes"
+    )
     for column in ("users", "tasks", "dec/s", "redis dec/s", "call p99", "lat p50", "lat p99", "srv p99",
                    "Jain", "B/task", "hash"):
         table.add_column(column, justify="right")
@@ -170,7 +173,7 @@ def render(result: dict[str, Any], console: Console) -> None:
             _fmt(s["redis_decisions_per_s"], ".0f"), _fmt(s["call_ms"]["p99"], ".2f"),
             _fmt(s["latency_ms"]["p50"], ".2f"), _fmt(s["latency_ms"]["p99"], ".2f"),
             _fmt(s["latency_server_ms"]["p99"], ".0f"), _fmt(s["jain_index"], ".4f"),
-            _fmt(s["memory_per_task_bytes"], ".0f"), _fmt(s["task_hash_bytes"], ".0f"),
+            _fmt(s["memory_per_task_bytes"], ".0f"), _fmt(s["memory_breakdown_bytes"]["task_hash"], ".0f"),
         )
     console.print(table)
     targets = Table(title="targets (figures, not assertions)")

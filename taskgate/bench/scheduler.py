@@ -45,6 +45,7 @@ from taskgate.store.scripts import Scripts
 PIPELINE_CHUNK = 1000
 MODEL, MODEL_GROUP, TASK_TYPE, UNIT = "midjourney", "midjourney", "imagine", "credits"
 WALLET_CREDITS = 10**12
+SAMPLE = 100  # keys sampled for MEMORY USAGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +141,7 @@ class Scenario:
             mem_before = await used_memory(self.redis)
             await self.enqueue_backlog()
             out["memory_per_task_bytes"] = (await used_memory(self.redis) - mem_before) / self.config.tasks
-            out["task_hash_bytes"] = await self.task_hash_bytes()
+            out["memory_breakdown_bytes"] = await self.memory_breakdown()
             out["seed_s"] = time.perf_counter() - started
             self.console.print(f"  seeded in {out['seed_s']:.1f} s; dispatching the backlog")
             out.update(await self.measure_throughput())
@@ -207,10 +208,26 @@ class Scenario:
     async def sha(self, name: str) -> str:
         return str(await self.redis.script_load(self.scripts.sources[name].text))
 
-    async def task_hash_bytes(self) -> float:
-        sample = self.task_ids[:: max(1, len(self.task_ids) // 100)][:100]
-        sizes = [await self.redis.memory_usage(self.keys.task(t), samples=0) for t in sample]
-        return sum(int(s or 0) for s in sizes) / max(1, len(sizes))
+    async def memory_breakdown(self) -> dict[str, float]:
+        """MEMORY USAGE per queued task of the structures an enqueue writes, on a sample."""
+        tasks = self.task_ids[:: max(1, len(self.task_ids) // SAMPLE)][:SAMPLE]
+        users = self.users[:: max(1, len(self.users) // SAMPLE)][:SAMPLE]
+        queued = sum(self.config.tasks // self.n_users + (i < self.config.tasks % self.n_users)
+                     for i in range(0, len(self.users), max(1, len(self.users) // SAMPLE)))
+        per_user = {
+            "ledger": lambda u: self.keys.ledger(u), "user_tasks": lambda u: self.keys.user_tasks(u),
+            "flow": lambda u: self.keys.flow(flow_id(Lane.FAST, Pool.PPU, u, MODEL_GROUP)),
+        }
+        out = {"task_hash": await self.usage([self.keys.task(t) for t in tasks]) / max(1, len(tasks))}
+        for name, key_of in per_user.items():
+            out[name] = await self.usage([key_of(u) for u in users]) / max(1, queued)
+        return out
+
+    async def usage(self, keys: list[str]) -> int:
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.memory_usage(key, samples=0)
+        return sum(int(x or 0) for x in await pipe.execute())
 
     # --- measurements --------------------------------------------------------------------------
     async def measure_throughput(self) -> dict[str, Any]:

@@ -7,7 +7,8 @@ Anywhere in ``input.prompt``::
 - ``duration=SECONDS`` — how long the job runs (overrides the mode's latency); ``0 <= SECONDS <= 3600``.
 - ``outcome=completed|incorrect|transient|captcha|banned`` — how the job ends. ``incorrect`` and
   ``transient`` fail the job with that kind; ``captcha`` and ``banned`` fail it with that kind and
-  flip the submitting account's behaviour, so later submits on that api key are refused.
+  flip the submitting account's behaviour, so later submits on that api key are refused. The
+  event strikes once per task (idempotency key): a retry of the task on another account completes.
 
 Parsing is forgiving: the tag is case-insensitive, unknown keys and bad values are ignored, and when
 a prompt holds several tags, later values override earlier ones."""

@@ -121,6 +121,9 @@ class SimState:
         self.counters: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()
         self.outcomes: Counter[str] = Counter()
+        # idempotency keys whose captcha/ban directive already struck an account: a retry of the
+        # same task on another account runs normally, as a real task would after such an event
+        self.flipped_keys: set[str] = set()
 
     # --- accounts ------------------------------------------------------------------------------
 
@@ -179,6 +182,10 @@ class SimState:
         directive, now = directive_of(body.input), self.clock()
         duration = directive.duration_s if directive.duration_s is not None else self._latency(body.mode)
         outcome = directive.outcome or self._draw_outcome()
+        if outcome in ACCOUNT_FLIPPING:
+            if body.idempotency_key in self.flipped_keys:
+                outcome = SimOutcome.COMPLETED
+            self.flipped_keys.add(body.idempotency_key)
         job = SimJob(uuid.uuid4().hex, api_key, body, now, duration, outcome)
         self.jobs[job.id] = job
         acct = self.account(api_key)

@@ -172,3 +172,21 @@ async def test_bot_id_pins_account(redis, scripts, keys, settings):
     task_id = await enqueue(scripts, keys, u, pool="byoa", bot=pinned)
     [d] = await dispatcher(redis, scripts, keys, settings).dispatch()
     assert (d.task_id, d.account_id) == (task_id, pinned)
+
+
+async def test_s6_busy_own_accounts_wait_but_unusable_ones_fail_over(redis, scripts, keys, settings):
+    u = await make_user(redis, scripts, keys, plan="developer", failover=True, wallets={"mj_quota": 100})
+    own = await make_account(scripts, keys, owner=u, capacity=1)
+    shared = await make_account(scripts, keys, owner="shared", capacity=5)
+    d = dispatcher(redis, scripts, keys, settings)
+    first = await enqueue(scripts, keys, u, pool="byoa", ppu_price=14)
+    second = await enqueue(scripts, keys, u, pool="byoa", ppu_price=14)
+    out = await d.dispatch(5)
+    assert [(x.task_id, x.account_id) for x in out] == [(first, own)]  # busy, not gone: second waits
+    assert (await task_fields(redis, keys, second))["pool"] == "byoa"
+    # the own account is banned: the waiting task is woken and fails over to the shared pool
+    await scripts.call("set_account_state", keys=[keys.account(own)],
+                       args=[keys.base, "", own, "banned", 0, "health", "banned upstream"])
+    [moved] = await d.dispatch(5)
+    assert (moved.task_id, moved.account_id) == (second, shared)
+    assert (await task_fields(redis, keys, second))["pool"] == "ppu"

@@ -267,3 +267,17 @@ def test_a_junk_seed_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("TASKGATE_SIM_SEED", "junk")
     with pytest.raises(ValidationError, match="sim_seed"):
         Settings()
+
+
+async def test_account_flipping_directive_strikes_once_per_task() -> None:
+    from taskgate.settings import Settings
+    from taskgate.sim.directives import SimOutcome
+    from taskgate.sim.state import SimState, SubmitBody
+
+    state = SimState(Settings(), seed=1)
+    body = SubmitBody(model="midjourney", task_type="imagine", mode="fast",
+                      input={"prompt": "x [sim outcome=banned]"}, idempotency_key="t-1")
+    first, _ = state.submit("key-a", body)
+    second, _ = state.submit("key-b", body)  # the same task retried on another account
+    assert first.outcome == SimOutcome.BANNED and state.account("key-a").banned
+    assert second.outcome == SimOutcome.COMPLETED and not state.account("key-b").banned

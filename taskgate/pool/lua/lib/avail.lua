@@ -61,6 +61,8 @@ local function avail_refresh(base, id, now, acc, wake)
         if wake ~= false then unpark_cap(base, tier, model, mode) end
       else
         redis.call('ZREM', key, id)
+        -- an account that left service: flows waiting for it decide again (S6 failover)
+        if not usable and wake ~= false then unpark_cap(base, tier, model, mode) end
       end
     end
   end

@@ -6,12 +6,15 @@ local function user_at_cap(base, t, user)
   return redis.call('ZCARD', base .. ':user_leases:' .. t.user) >= num(user.cap, 0)
 end
 
-local function account_fits(base, now, id, acc, t)
-  if acc.id == nil or not account_usable(base, id, acc, now) then return false end
-  if account_free(base, id, acc, t.lane) <= 0 then return false end
+local function account_serves(acc, t)
   local serves_model = string.find(',' .. (acc.models or '') .. ',', ',' .. t.model_group .. ',', 1, true)
   local serves_mode = string.find(',' .. (acc.modes or '') .. ',', ',' .. t.lane .. ',', 1, true)
   return serves_model ~= nil and serves_mode ~= nil
+end
+
+local function account_fits(base, now, id, acc, t)
+  if acc.id == nil or not account_usable(base, id, acc, now) then return false end
+  return account_free(base, id, acc, t.lane) > 0 and account_serves(acc, t)
 end
 
 -- S8 within one tier: the index is ordered by priority, free slots, weight; skip accounts this
@@ -72,6 +75,20 @@ local function select_pinned(base, now, task_id, tkey, t)
   return nil
 end
 
+-- S6: does the user own a healthy account (busy or not) that serves this task and that the task
+-- has not failed on? Then the task waits for it instead of failing over to the paid pool.
+local function own_account_usable(base, now, task_id, t)
+  local failed = base .. ':task_failed:' .. task_id
+  for _, id in ipairs(redis.call('SMEMBERS', base .. ':owner_accounts:' .. t.user)) do
+    local acc = hash_map(base .. ':account:' .. id)
+    if acc.id ~= nil and account_usable(base, id, acc, now) and account_serves(acc, t)
+        and redis.call('SISMEMBER', failed, id) == 0 then
+      return true
+    end
+  end
+  return false
+end
+
 local function select_for(base, now, task_id, tkey, t, user)
   if t.pool == 'ppu' and user_at_cap(base, t, user) then
     flow_park_user(base, t.flow, t.user)
@@ -90,7 +107,7 @@ local function select_for(base, now, task_id, tkey, t, user)
     local id, acc = pick_in_tier(base, now, tier, t, failed)
     if id then return id, acc end
   end
-  if t.pool == 'byoa' and user.failover == '1' then
+  if t.pool == 'byoa' and user.failover == '1' and not own_account_usable(base, now, task_id, t) then
     if user_at_cap(base, t, user) then
       flow_park_user(base, t.flow, t.user)
       flow_park_cap(base, t.flow, tiers, t.model_group, t.lane)
