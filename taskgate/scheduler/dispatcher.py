@@ -32,7 +32,7 @@ class Dispatcher:
         s = self.settings
         result = await self.scripts.call(
             "dispatch_tasks",
-            keys=[self.keys.sched(), self.keys.arq_queue(), self.keys.worker_wake()],
+            keys=[self.keys.sched(), self.keys.arq_queue(), self.keys.worker_jobs()],
             args=[
                 self.keys.base, now_ms or "", max_n or s.dispatch_batch, s.lease_ms,
                 round(s.relax_share * 1000), s.relax_max_wait_ms, ARQ_JOB_KEY_PREFIX,

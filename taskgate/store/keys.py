@@ -117,8 +117,9 @@ class Keys:
     def sched_wake(self) -> str:
         return f"{self.base}:sched_wake"
 
-    def worker_wake(self) -> str:
-        return f"{self.base}:worker_wake"
+    def worker_jobs(self) -> str:
+        """arq job ids just dispatched, in order: workers pop them instead of scanning arq's queue."""
+        return f"{self.base}:worker_jobs"
 
     def arq_queue(self) -> str:
         return f"{self.base}:arq:queue"

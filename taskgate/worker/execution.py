@@ -31,7 +31,8 @@ from taskgate.tasks.service import TaskService
 log = structlog.get_logger(__name__)
 
 MAX_POLL_INTERVAL_S = 1.0
-TRANSIENT_POLL_ERRORS = 5  # consecutive poll failures before the attempt is given up
+TRANSIENT_POLL_ERRORS = 5
+ACCESS_CACHE_S = 5.0  # consecutive poll failures before the attempt is given up
 # account problems -> the state the account moves to (S9); rate limits cool down instead
 ACCOUNT_STATE_FOR = {
     ErrorKind.CAPTCHA: AccountState.NEEDS_CAPTCHA,
@@ -56,13 +57,14 @@ class TaskRunner:
         self, tasks: TaskService, accounts: AccountRegistry, providers: dict[str, Provider], settings: Settings
     ) -> None:
         self.tasks, self.accounts, self.providers, self.settings = tasks, accounts, providers, settings
+        self._access_cache: dict[str, tuple[float, AccountAccess]] = {}
 
     async def run(self, task_id: str, attempt: int) -> str:
         task = await self.tasks.load(task_id)
         if task is None or task.status != TaskStatus.PROCESSING or task.attempt != attempt:
             log.info("attempt_stale_skipped", task_id=task_id, attempt=attempt)
             return "stale"
-        access = await self.accounts.access(task.account_id)
+        access = await self._access(task.account_id)
         run = Attempt(task, access, self.providers[access.provider])
         cancelled = asyncio.Event()
         renewer = asyncio.create_task(self._renew_loop(task_id, attempt, cancelled))
@@ -77,6 +79,16 @@ class TaskRunner:
         finally:
             renewer.cancel()
             await asyncio.gather(renewer, return_exceptions=True)
+
+    async def _access(self, account_id: str) -> AccountAccess:
+        """Credentials, cached briefly: they change rarely and are read for every attempt."""
+        now = asyncio.get_running_loop().time()
+        cached = self._access_cache.get(account_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        access = await self.accounts.access(account_id)
+        self._access_cache[account_id] = (now + ACCESS_CACHE_S, access)
+        return access
 
     async def _drive(self, run: Attempt, cancelled: asyncio.Event) -> str:
         task = run.task

@@ -32,7 +32,7 @@ async def test_dispatch_books_slots_and_writes_arq_job(redis, scripts, keys, set
     job = json.loads(await redis.get(ARQ_JOB_KEY_PREFIX + f"{task_id}:1"))
     assert job["f"] == "run_task" and job["a"] == [task_id, 1] and job["t"] == 1
     assert await redis.zscore(keys.arq_queue(), f"{task_id}:1") is not None
-    assert await redis.llen(keys.worker_wake()) == 1
+    assert await redis.lrange(keys.worker_jobs(), 0, -1) == [f"{task_id}:1".encode()]
     # nothing left: a second round dispatches nothing and the same attempt is never booked twice
     assert await dispatcher(redis, scripts, keys, settings).dispatch() == []
 

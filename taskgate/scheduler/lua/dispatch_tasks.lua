@@ -1,7 +1,7 @@
 -- dispatch_tasks.lua: hand up to N waiting tasks to accounts, fairly and atomically (S1-S8).
 -- KEYS[1] sched        scheduler state hash (vtime:<lane>, relax_credit)
 -- KEYS[2] arq_queue    arq's queue zset
--- KEYS[3] worker_wake  list that idle workers block on
+-- KEYS[3] worker_jobs  list of dispatched arq job ids that workers pop (no queue scan)
 -- ARGV[1] base         Keys.base; flow, ready, task, user, account keys are built from it
 -- ARGV[2] now          clock override in ms ("" = Redis TIME)
 -- ARGV[3] max_n        most dispatches in this call
@@ -21,7 +21,7 @@
 --- @include "webhooks/lua/lib/outbox.lua"
 --- @include "scheduler/lua/lib/select.lua"
 
-local sched, arq_queue, worker_wake = KEYS[1], KEYS[2], KEYS[3]
+local sched, arq_queue, worker_jobs = KEYS[1], KEYS[2], KEYS[3]
 local base, max_n, lease_ms = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4])
 local relax_pm, relax_wait = tonumber(ARGV[5]), tonumber(ARGV[6])
 local job_prefix, job_ttl = ARGV[7], tonumber(ARGV[8])
@@ -83,6 +83,7 @@ local function book(task_id, tkey, t, id, acc)
   redis.call('SET', job_prefix .. job_id, '{"t":1,"f":"run_task","a":["' .. task_id .. '",' .. attempt ..
     '],"k":{},"et":' .. now .. '}', 'PX', job_ttl)
   redis.call('ZADD', arq_queue, now, job_id)
+  redis.call('RPUSH', worker_jobs, job_id)
   outbox_push(base, tkey, task_id, now)
   return attempt
 end
@@ -134,8 +135,6 @@ for lane, vt in pairs(vtimes) do redis.call('HSET', sched, 'vtime:' .. lane, vt)
 redis.call('HSET', sched, 'relax_credit', credit)
 if n > 0 then
   redis.call('HINCRBY', sched, 'dispatched', n)
-  local waiting = redis.call('LLEN', worker_wake)
-  for _ = 1, math.min(n, 1000 - waiting) do redis.call('LPUSH', worker_wake, '1') end
 end
 out[2] = n
 return out
