@@ -17,7 +17,9 @@ JSON keys (stable; add new keys, never rename or drop these):
     ``latency_server_ms`` (``dispatched_ms - created_ms``, Redis TIME, 1 ms resolution): each
     ``method``, ``sent``, ``count``, ``p50``, ``p99``, ``max``
   - ``memory_per_task_bytes`` (INFO used_memory delta / tasks) and ``memory_breakdown_bytes``
-    (MEMORY USAGE per queued task on a sample: ``task_hash``, ``ledger``, ``user_tasks``, ``flow``)
+    (MEMORY USAGE per queued task on a sample: ``task_hash``, ``ledger`` (its growth: the freeze
+    entry), ``user_tasks``, ``flow``; the rest of the delta is the flow's ready/flow_meta entries
+    and allocator overhead)
 - ``summary``: ``decisions_per_s_min``, ``latency_p99_ms_max``, ``scale_ratio`` (decisions/s at the
   most users / at the fewest), ``memory_per_task_bytes_max``, ``jain_index_min``
 - ``targets``: name -> ``{"target", "value", "met"}`` for ``decisions_per_s`` (>= 10000),

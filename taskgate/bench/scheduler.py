@@ -26,8 +26,9 @@ import json
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from rich.console import Console
@@ -46,6 +47,8 @@ PIPELINE_CHUNK = 1000
 MODEL, MODEL_GROUP, TASK_TYPE, UNIT = "midjourney", "midjourney", "imagine", "credits"
 WALLET_CREDITS = 10**12
 SAMPLE = 100  # keys sampled for MEMORY USAGE
+REPORT_WIDTH = 150  # when stdout is not a terminal
+WAKE_TIMEOUT_S = 0.05  # the latency loop's BLPOP; short so that it stops promptly
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        report.render(result, Console())
+        table_console = Console()
+        report.render(result, table_console if table_console.is_terminal else Console(width=REPORT_WIDTH))
     return 0
 
 
@@ -139,9 +143,10 @@ class Scenario:
             await self.seed_users()
             await self.seed_account()
             mem_before = await used_memory(self.redis)
+            ledger_before = await self.usage(self.per_user_keys(self.sampled_users())["ledger"])
             await self.enqueue_backlog()
             out["memory_per_task_bytes"] = (await used_memory(self.redis) - mem_before) / self.config.tasks
-            out["memory_breakdown_bytes"] = await self.memory_breakdown()
+            out["memory_breakdown_bytes"] = await self.memory_breakdown(ledger_before)
             out["seed_s"] = time.perf_counter() - started
             self.console.print(f"  seeded in {out['seed_s']:.1f} s; dispatching the backlog")
             out.update(await self.measure_throughput())
@@ -166,7 +171,7 @@ class Scenario:
                 })
                 pipe.sadd(self.keys.users(), user_id)
                 pipe.evalsha(adjust, 2, self.keys.wallet(user_id), self.keys.ledger(user_id),
-                             "", user_id, UNIT, WALLET_CREDITS, "top_up", "bench")
+                             "", user_id, UNIT, str(WALLET_CREDITS), "top_up", "bench")
             await pipe.execute()
 
     async def seed_account(self) -> None:
@@ -208,20 +213,24 @@ class Scenario:
     async def sha(self, name: str) -> str:
         return str(await self.redis.script_load(self.scripts.sources[name].text))
 
-    async def memory_breakdown(self) -> dict[str, float]:
-        """MEMORY USAGE per queued task of the structures an enqueue writes, on a sample."""
-        tasks = self.task_ids[:: max(1, len(self.task_ids) // SAMPLE)][:SAMPLE]
-        users = self.users[:: max(1, len(self.users) // SAMPLE)][:SAMPLE]
-        queued = sum(self.config.tasks // self.n_users + (i < self.config.tasks % self.n_users)
-                     for i in range(0, len(self.users), max(1, len(self.users) // SAMPLE)))
-        per_user = {
-            "ledger": lambda u: self.keys.ledger(u), "user_tasks": lambda u: self.keys.user_tasks(u),
-            "flow": lambda u: self.keys.flow(flow_id(Lane.FAST, Pool.PPU, u, MODEL_GROUP)),
-        }
+    def per_user_keys(self, users: list[str]) -> dict[str, list[str]]:
+        flow = [self.keys.flow(flow_id(Lane.FAST, Pool.PPU, u, MODEL_GROUP)) for u in users]
+        return {"ledger": [self.keys.ledger(u) for u in users],
+                "user_tasks": [self.keys.user_tasks(u) for u in users], "flow": flow}
+
+    async def memory_breakdown(self, ledger_before: int) -> dict[str, float]:
+        """MEMORY USAGE per queued task of what an enqueue writes, on a sample (ledger: the growth)."""
+        step = max(1, len(self.task_ids) // SAMPLE)
+        tasks = self.task_ids[::step][:SAMPLE]
         out = {"task_hash": await self.usage([self.keys.task(t) for t in tasks]) / max(1, len(tasks))}
-        for name, key_of in per_user.items():
-            out[name] = await self.usage([key_of(u) for u in users]) / max(1, queued)
+        users = self.sampled_users()
+        queued = len(users) * self.config.tasks / self.n_users
+        for name, keys in self.per_user_keys(users).items():
+            out[name] = (await self.usage(keys) - (ledger_before if name == "ledger" else 0)) / queued
         return out
+
+    def sampled_users(self) -> list[str]:
+        return self.users[:: max(1, len(self.users) // SAMPLE)][:SAMPLE]
 
     async def usage(self, keys: list[str]) -> int:
         pipe = self.redis.pipeline(transaction=False)
@@ -298,7 +307,7 @@ class Scenario:
     async def server_latencies(self, redis: Redis, task_ids: list[str]) -> list[float]:
         pipe = redis.pipeline(transaction=False)
         for task_id in task_ids:
-            pipe.hmget(self.keys.task(task_id), "created_ms", "dispatched_ms")
+            pipe.hmget(self.keys.task(task_id), ["created_ms", "dispatched_ms"])
         rows = await pipe.execute()
         return [float(int(d) - int(c)) for c, d in rows if c and d]
 
@@ -330,7 +339,8 @@ async def scheduler_loop(
     """The scheduler's own loop shape: dispatch until idle, then block on the wake list."""
     while not stop.is_set():
         await dispatch_all(dispatcher, batch)
-        await redis.blpop([keys.sched_wake()], timeout=0.05)
+        wait = redis.blpop([keys.sched_wake()], timeout=WAKE_TIMEOUT_S)  # type: ignore[arg-type]  # float: Redis 6+
+        await cast(Awaitable[Any], wait)
 
 
 async def used_memory(redis: Redis) -> int:
