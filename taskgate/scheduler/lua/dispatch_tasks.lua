@@ -29,7 +29,8 @@ local now = clock_ms(ARGV[2])
 local CREDIT_FULL = 1000
 
 local TASK_FIELDS = {'id', 'user', 'pool', 'lane', 'model_group', 'bot_id', 'attempt', 'flow', 'status',
-  'started_ms', 'resume_account', 'ppu_price', 'ppu_unit', 'ppu_relax', 'frozen', 'unit', 'settled'}
+  'started_ms', 'resume_account', 'ppu_price', 'ppu_unit', 'ppu_relax', 'frozen', 'unit', 'settled',
+  'webhook_endpoint'}
 
 local function task_hash(tkey)
   local values = redis.call('HMGET', tkey, unpack(TASK_FIELDS))
@@ -38,10 +39,18 @@ local function task_hash(tkey)
   return t
 end
 
+-- Lanes found empty stay empty for the rest of this call: nothing in a dispatch readies a flow
+-- (flows woken by a repaired index entry wake the scheduler for its next call).
+local empty = {}
+
 -- The flow to serve next in a lane (lowest virtual pass) and its score, or nil.
 local function head_of(lane)
+  if empty[lane] then return nil end
   local r = redis.call('ZRANGE', base .. ':ready:' .. lane, 0, 0, 'WITHSCORES')
-  if #r == 0 then return nil end
+  if #r == 0 then
+    empty[lane] = true
+    return nil
+  end
   return r[1], tonumber(r[2])
 end
 
@@ -84,7 +93,7 @@ local function book(task_id, tkey, t, id, acc)
     '],"k":{},"et":' .. now .. '}', 'PX', job_ttl)
   redis.call('ZADD', arq_queue, now, job_id)
   redis.call('RPUSH', worker_jobs, job_id)
-  outbox_push(base, tkey, task_id, now)
+  if (t.webhook_endpoint or '') ~= '' then outbox_push(base, tkey, task_id, now) end
   return attempt
 end
 
@@ -100,10 +109,11 @@ end
 
 local out, n, budget = {0, 0}, 0, max_n * 4 + 16
 local credit = num(redis.call('HGET', sched, 'relax_credit'), 0)
-local vtimes = {}
+local vtimes, users = {}, {}
 while n < max_n and budget > 0 do
   budget = budget - 1
-  local relax_ready = redis.call('EXISTS', base .. ':ready:relax') == 1
+  local relax_ready = not empty.relax and redis.call('EXISTS', base .. ':ready:relax') == 1
+  if not relax_ready then empty.relax = true end
   local lane, flow, score = pick_lane(relax_ready, credit)
   if lane == nil then break end
   local ready = base .. ':ready:' .. lane
@@ -114,7 +124,8 @@ while n < max_n and budget > 0 do
   else
     local tkey = base .. ':task:' .. task_id
     local t = task_hash(tkey)
-    local user = hash_map(base .. ':user:' .. t.user)
+    local user = users[t.user] or hash_map(base .. ':user:' .. t.user)
+    users[t.user] = user
     local id, acc = select_for(base, now, task_id, tkey, t, user)
     if id then
       redis.call('LPOP', base .. ':flow:' .. flow)

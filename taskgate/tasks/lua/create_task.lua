@@ -57,10 +57,14 @@ else
   unit, price = '', 0
 end
 
-for name, value in pairs(fields) do redis.call('HSET', task_key, name, value) end
-redis.call('HSET', task_key, 'id', task_id, 'status', 'pending', 'attempt', 0, 'created_ms', now,
-  'enqueued_ms', now, 'unit', unit, 'frozen', price, 'consume', 0, 'relax_over', over and 1 or 0,
-  'flow', flow, 'settled', 0, 'status_seq', 0)
+-- empty and zero fields are not stored (memory per queued task); readers default them
+for name, value in pairs(fields) do
+  if value ~= '' and value ~= '0' then redis.call('HSET', task_key, name, value) end
+end
+redis.call('HSET', task_key, 'id', task_id, 'status', 'pending', 'created_ms', now, 'flow', flow)
+if unit ~= '' then redis.call('HSET', task_key, 'unit', unit) end
+if price > 0 then redis.call('HSET', task_key, 'frozen', price) end
+if over then redis.call('HSET', task_key, 'relax_over', 1) end
 redis.call('ZADD', user_tasks, now, task_id)
 if idem_ttl > 0 then redis.call('SET', idem, task_id, 'PX', idem_ttl) end
 

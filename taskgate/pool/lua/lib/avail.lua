@@ -39,6 +39,7 @@ local function unpark_cap(base, tier, model, mode)
   if #flows == 0 then return end
   redis.call('DEL', key)
   for _, flow in ipairs(flows) do flow_wake(base, flow) end
+  wake_scheduler(base)
 end
 
 -- Recompute the account's place in every avail zset it belongs to; when it has room (and `wake`

@@ -49,15 +49,16 @@ local function flow_park_cap(base, flow, tiers, model, mode)
   redis.call('HSET', base .. ':flow_meta', flow, 'c')
 end
 
+local function wake_scheduler(base)
+  local key = base .. ':sched_wake'
+  if redis.call('LLEN', key) < 4 then redis.call('LPUSH', key, '1') end
+end
+
 local function unpark_user(base, user)
   local key = base .. ':parked_user:' .. user
   local flows = redis.call('SMEMBERS', key)
   if #flows == 0 then return end
   redis.call('DEL', key)
   for _, flow in ipairs(flows) do flow_wake(base, flow) end
-end
-
-local function wake_scheduler(base)
-  local key = base .. ':sched_wake'
-  if redis.call('LLEN', key) < 4 then redis.call('LPUSH', key, '1') end
+  wake_scheduler(base)
 end

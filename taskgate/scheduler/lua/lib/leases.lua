@@ -27,7 +27,7 @@ local function requeue_front(base, task_key, t)
   redis.call('HSET', task_key, 'status', 'pending', 'account', '', 'lease_deadline', '')
   redis.call('LPUSH', base .. ':flow:' .. t.flow, t.id)
   if t.lane == 'relax' then
-    redis.call('ZADD', base .. ':relax_waiting', num(t.enqueued_ms, 0), t.id)
+    redis.call('ZADD', base .. ':relax_waiting', num(t.created_ms, 0), t.id)
   end
   flow_activate(base, t.flow)
 end
