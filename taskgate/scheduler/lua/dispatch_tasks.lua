@@ -39,6 +39,15 @@ local function task_hash(tkey)
   return t
 end
 
+local USER_FIELDS = {'cap', 'weight', 'failover', 'relax_limit'}
+
+local function user_hash(user_id)
+  local values = redis.call('HMGET', base .. ':user:' .. user_id, unpack(USER_FIELDS))
+  local u = {}
+  for i, name in ipairs(USER_FIELDS) do if values[i] then u[name] = values[i] end end
+  return u
+end
+
 -- Lanes found empty stay empty for the rest of this call: nothing in a dispatch readies a flow
 -- (flows woken by a repaired index entry wake the scheduler for its next call).
 local empty = {}
@@ -124,7 +133,7 @@ while n < max_n and budget > 0 do
   else
     local tkey = base .. ':task:' .. task_id
     local t = task_hash(tkey)
-    local user = users[t.user] or hash_map(base .. ':user:' .. t.user)
+    local user = users[t.user] or user_hash(t.user)
     users[t.user] = user
     local id, acc = select_for(base, now, task_id, tkey, t, user)
     if id then
