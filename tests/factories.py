@@ -52,12 +52,13 @@ async def enqueue(
     scripts: Scripts, keys: Keys, user_id: str, *, lane: str = "fast", pool: str = "ppu",
     model_group: str = "midjourney", unit: str = "mj_quota", price: int = 0, relax: bool = False,
     bot: str = "", now: int | str = "", idem: str = "", bonus: bool = False, ppu_price: int | None = None,
+    webhook: str = "", webhook_secret: str = "",
 ) -> str:
     task_id = str(uuid.uuid4())
     flow = flow_id(lane, pool, user_id, model_group, bot)
     fields = {"user": user_id, "model": "midjourney", "task_type": "imagine", "model_group": model_group,
               "lane": lane, "pool": pool, "bot_id": bot, "input": "{}", "config": "{}",
-              "webhook_endpoint": "", "webhook_secret": "", "ppu_unit": unit,
+              "webhook_endpoint": webhook, "webhook_secret": webhook_secret, "ppu_unit": unit,
               "ppu_price": str(price if ppu_price is None else ppu_price),
               "ppu_relax": "1" if relax else "0", "bonus": "1" if bonus else "0"}
     idem_key = keys.idempotency(user_id, idem or "-")

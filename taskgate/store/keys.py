@@ -177,6 +177,10 @@ class Keys:
         """Hash task id -> highest status sequence delivered (never an older status after a newer)."""
         return f"{self.base}:webhook_sent_seq"
 
+    def webhook_inflight(self) -> str:
+        """Hash task id -> "<delivery id>|<claim deadline ms>": one delivery per task at a time."""
+        return f"{self.base}:webhook_inflight"
+
     def webhook_disabled(self) -> str:
         """Endpoints that answered 410 Gone."""
         return f"{self.base}:webhook_disabled"

@@ -82,7 +82,7 @@ class TaskService:
         record = await self.load(task_id)
         if record is None or record.user_id != user_id:
             raise NotFound("task", task_id)
-        return await self._view(record)
+        return await self.view(record)
 
     async def list(self, user_id: str, *, page: int, size: int) -> tuple[list[dict[str, Any]], int]:
         user = await self.users.get(user_id)
@@ -97,7 +97,7 @@ class TaskService:
         for raw_id in ids:
             record = await self.load(raw_id.decode())
             if record is not None:
-                views.append(await self._view(record))
+                views.append(await self.view(record))
         return views, total
 
     async def cancel(self, user_id: str, task_ids: list[str]) -> list[dict[str, Any]]:
@@ -194,7 +194,7 @@ class TaskService:
             raise InvalidInput("Idempotency-Key", "at most 255 characters")
         return self.keys.idempotency(user_id, hashlib.sha256(idempotency_key.encode()).hexdigest())
 
-    async def _view(self, record: TaskRecord) -> dict[str, Any]:
+    async def view(self, record: TaskRecord) -> dict[str, Any]:
         user = await self.users.get(record.user_id)
         plan = self.catalogue.plan(user.plan)
         staged = False

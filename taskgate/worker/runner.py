@@ -79,12 +79,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
 
 def _background(settings: Settings, services: Services, session: aiohttp.ClientSession,
                 stop: asyncio.Event) -> list[Any]:
-    try:
-        from taskgate.webhooks.outbox import WebhookDispatcher
-    except ImportError:  # webhooks not installed in this build
-        return []
-    dispatcher = WebhookDispatcher(services.redis, services.scripts, services.keys, settings, session)
-    return [dispatcher.run_forever(stop)]
+    from taskgate.webhooks.outbox import WebhookDispatcher
+
+    webhooks = WebhookDispatcher(services.redis, services.scripts, services.keys, settings,
+                                 view=services.tasks.view)
+    return [webhooks.run_forever(stop)]
 
 
 async def _shutdown(worker: WakeWorker, main: asyncio.Task[None]) -> None:

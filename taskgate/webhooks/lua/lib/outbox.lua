@@ -1,5 +1,5 @@
--- Webhook outbox (§7): a task whose status changed gets a delivery queued (provisional version;
--- the webhooks owner replaces this file). Needs common.lua.
+-- Webhook outbox (§7): every status change (and progress step) of a task with a webhook endpoint
+-- queues a delivery "<task>:<seq>"; the sender always posts the task's current state. Needs common.lua.
 local function outbox_push(base, task_key, task_id, now_ms)
   local endpoint = redis.call('HGET', task_key, 'webhook_endpoint')
   if not endpoint or endpoint == '' then return end

@@ -1,0 +1,144 @@
+"""Delivering the webhook outbox (§7): claim due deliveries atomically, post the task's current
+state signed (GoAPI's ``x-webhook-secret`` and Standard Webhooks headers), and record every
+attempt. At least once; one delivery in flight per task, so an older status never follows a newer
+one; retried on the schedule below; ``410 Gone`` disables the endpoint; 3xx is a failure."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import aiohttp
+import structlog
+from redis.asyncio import Redis
+
+from taskgate.settings import Settings
+from taskgate.store.keys import Keys
+from taskgate.store.scripts import Scripts
+from taskgate.tasks.record import TaskRecord
+from taskgate.webhooks.signing import sign
+from taskgate.webhooks.ssrf import ForbiddenDestination, check_url, guarded_connector_kwargs
+
+log = structlog.get_logger(__name__)
+
+# delay before attempt n+1 after attempt n failed (the first attempt is immediate): ~1 day in all
+RETRY_DELAYS_S = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 14 * 3600, 20 * 3600, 24 * 3600)
+CLAIM_MS = 60_000  # longer than any attempt (timeout), so a live sender never loses its claim
+IDLE_WAIT_S = 0.1
+
+
+async def list_attempts(redis: Redis, keys: Keys, task_id: str) -> list[dict[str, Any]]:
+    """Every recorded attempt for a task, newest first (admin API)."""
+    return [json.loads(raw) for raw in await redis.lrange(keys.webhook_attempts(task_id), 0, -1)]
+
+
+def retry_delay_s(attempts_done: int) -> float | None:
+    """Delay after ``attempts_done`` failed attempts, or None when the schedule is exhausted."""
+    if attempts_done - 1 < len(RETRY_DELAYS_S):
+        return float(RETRY_DELAYS_S[attempts_done - 1])
+    return None
+
+
+class WebhookDispatcher:
+    def __init__(self, redis: Redis, scripts: Scripts, keys: Keys, settings: Settings,
+                 view: Any = None) -> None:
+        self.redis, self.scripts, self.keys, self.settings = redis, scripts, keys, settings
+        self.view = view  # async (TaskRecord) -> dict: the §4 task object; default: TaskRecord.to_api
+        self.session: aiohttp.ClientSession | None = None
+
+    async def _session(self) -> aiohttp.ClientSession:
+        if self.session is None:
+            connector = aiohttp.TCPConnector(**guarded_connector_kwargs(self.settings.webhook_allow_private))
+            self.session = aiohttp.ClientSession(connector=connector)
+        return self.session
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    if await self.run_due() == 0:
+                        await asyncio.wait_for(stop.wait(), IDLE_WAIT_S)
+                except TimeoutError:
+                    pass
+                except Exception:
+                    log.exception("webhook_round_failed")
+                    await asyncio.sleep(1)
+        finally:
+            await self.close()
+
+    async def run_due(self, limit: int = 100, *, now_ms: int | None = None) -> int:
+        """Claim and deliver due deliveries; returns how many were attempted."""
+        k = self.keys
+        result = await self.scripts.call(
+            "claim_deliveries", keys=[k.webhook_outbox(), k.webhook_sent_seq(), k.webhook_inflight()],
+            args=[k.base, now_ms or "", limit, CLAIM_MS])
+        now = int(result[1])
+        flat = result[2:]
+        claims = [(flat[i], flat[i + 1], int(flat[i + 2])) for i in range(0, len(flat), 3)]
+        await asyncio.gather(*(self._deliver(d, t, a, now) for d, t, a in claims))
+        return len(claims)
+
+    async def _deliver(self, delivery_id: str, task_id: str, attempts: int, now_ms: int) -> None:
+        raw = await self.redis.hgetall(self.keys.task(task_id))
+        task = {k.decode(): v.decode() for k, v in raw.items()}
+        endpoint, secret = task.get("webhook_endpoint", ""), task.get("webhook_secret", "")
+        seq = int(task.get("status_seq") or 0)
+        if not endpoint or await self.redis.sismember(self.keys.webhook_disabled(), endpoint):
+            await self._record(delivery_id, task_id, "give_up", seq, now_ms,
+                               {"status": None, "error": "endpoint disabled (410 Gone earlier)"})
+            return
+        data = await self.view(TaskRecord.from_hash(task)) if self.view else TaskRecord.from_hash(task).to_api()
+        body = json.dumps({"timestamp": now_ms // 1000, "data": data}, separators=(",", ":")).encode()
+        status, error, latency_ms = await self._post(endpoint, secret, delivery_id, now_ms // 1000, body)
+        record = {"delivery": delivery_id, "attempt": attempts + 1, "status": status, "error": error,
+                  "latency_ms": latency_ms, "at": now_ms, "task_status": data["status"]}
+        if status is not None and 200 <= status < 300:
+            await self._record(delivery_id, task_id, "delivered", seq, now_ms, record)
+        elif status == 410:
+            await self.redis.sadd(self.keys.webhook_disabled(), endpoint)
+            await self._record(delivery_id, task_id, "give_up", seq, now_ms, record)
+            log.warning("webhook_endpoint_disabled", task_id=task_id, endpoint=endpoint)
+        else:
+            delay = retry_delay_s(attempts + 1)
+            outcome = "retry" if delay is not None and error != "forbidden destination" else "give_up"
+            await self._record(delivery_id, task_id, outcome, seq, now_ms, record,
+                               retry_at=now_ms + int((delay or 0) * 1000))
+
+    async def _post(self, endpoint: str, secret: str, msg_id: str, ts: int, body: bytes,
+                    ) -> tuple[int | None, str | None, float]:
+        headers = {"content-type": "application/json", "x-webhook-secret": secret, "webhook-id": msg_id,
+                   "webhook-timestamp": str(ts), "webhook-signature": sign(secret, msg_id, ts, body)}
+        started = time.perf_counter()
+        try:
+            check_url(endpoint, allow_private=self.settings.webhook_allow_private)
+            session = await self._session()
+            timeout = aiohttp.ClientTimeout(total=self.settings.webhook_timeout_s)
+            async with session.post(endpoint, data=body, headers=headers, allow_redirects=False,
+                                    timeout=timeout) as resp:
+                await resp.read()
+                status, error = resp.status, None if resp.status < 300 else f"HTTP {resp.status}"
+        except ForbiddenDestination as exc:
+            status, error = None, "forbidden destination"
+            log.warning("webhook_refused", endpoint=endpoint, reason=str(exc))
+        except TimeoutError:
+            status, error = None, "timeout"
+        except aiohttp.ClientError as exc:
+            status, error = None, f"{exc.__class__.__name__}: {exc}"[:300]
+        return status, error, round((time.perf_counter() - started) * 1000, 2)
+
+    async def _record(self, delivery_id: str, task_id: str, result: str, seq: int, now_ms: int,
+                      record: dict[str, Any], retry_at: int = 0) -> None:
+        k = self.keys
+        await self.scripts.call(
+            "record_delivery",
+            keys=[k.webhook_outbox(), k.webhook_sent_seq(), k.webhook_inflight(), k.webhook_delivery(delivery_id),
+                  k.webhook_attempts(task_id)],
+            args=[now_ms, delivery_id, task_id, result, seq, retry_at, json.dumps(record)])
+        log.info("webhook_attempted", task_id=task_id, delivery=delivery_id, result=result,
+                 status=record.get("status"), error=record.get("error"))
