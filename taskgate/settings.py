@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     max_attempts: int = 3  # dispatch attempts before a task fails for good
     byoa_max_wait_ms: int = 600_000  # S6: a BYOA task without failover waits this long at most
 
+    # --- account health (S9)
+    health_window_ms: int = 60_000  # rolling window of transient failures
+    health_threshold: int = 3  # transient failures within the window that start a cooldown
+    cooldown_base_ms: int = 10_000  # first cooldown; each further one in a row doubles it
+    cooldown_max_ms: int = 3_600_000
+    probe_interval_s: float = 60.0  # health probes of auto-disabled / captcha accounts
+
     # --- worker
     worker_max_jobs: int = 200
     worker_poll_delay_s: float = 0.5  # upper bound; workers are woken on dispatch

@@ -12,6 +12,7 @@ import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from taskgate.pool.health import AccountHealth
 from taskgate.scheduler.dispatcher import Dispatcher
 from taskgate.settings import Settings
 from taskgate.store.connection import create_redis
@@ -34,7 +35,9 @@ async def dispatch_all(dispatcher: Dispatcher, batch: int) -> int:
 async def run_scheduler(settings: Settings, stop: asyncio.Event) -> None:
     redis = await create_redis(settings)
     keys = Keys(settings.key_prefix)
-    dispatcher = Dispatcher(redis, Scripts(redis), keys, settings)
+    scripts = Scripts(redis)
+    dispatcher = Dispatcher(redis, scripts, keys, settings)
+    health = AccountHealth(redis, scripts, keys, settings)
     log.info("scheduler_started", prefix=settings.key_prefix)
     next_sweep = 0.0
     try:
@@ -42,6 +45,7 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event) -> None:
             try:
                 if time.monotonic() >= next_sweep:
                     await dispatcher.reap()
+                    await health.sweep()
                     next_sweep = time.monotonic() + settings.sweep_interval_s
                 await dispatch_all(dispatcher, settings.dispatch_batch)
                 await _wait_for_work(redis, keys, stop, settings.sweep_interval_s)

@@ -154,6 +154,14 @@ class Keys:
         """Recent failures of one account (rolling window): member -> time (ms)."""
         return f"{self.base}:account_failures:{account_id}"
 
+    def cooldowns(self) -> str:
+        """Accounts cooling down: account id -> cooldown end (ms); the sweep returns them."""
+        return f"{self.base}:cooldowns"
+
+    def byoa_waiting(self) -> str:
+        """Waiting BYOA tasks by creation time (ms): the sweep fails those past the maximum wait."""
+        return f"{self.base}:byoa_waiting"
+
     def avail(self, tier: str, model: str, mode: str) -> str:
         """Accounts of one tier that can take a model/mode task now, scored for selection (S8)."""
         return f"{self.base}:avail:{tier}:{model}:{mode}"

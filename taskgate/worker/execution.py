@@ -13,7 +13,8 @@ from typing import Any
 import structlog
 
 from taskgate.errors import StaleAttempt
-from taskgate.models import AccountState, Outcome, TaskStatus
+from taskgate.models import Outcome, TaskStatus
+from taskgate.pool.health import AccountHealth
 from taskgate.pool.registry import AccountRegistry
 from taskgate.providers.base import (
     AccountAccess,
@@ -33,12 +34,6 @@ log = structlog.get_logger(__name__)
 MAX_POLL_INTERVAL_S = 1.0
 TRANSIENT_POLL_ERRORS = 5
 ACCESS_CACHE_S = 5.0  # consecutive poll failures before the attempt is given up
-# account problems -> the state the account moves to (S9); rate limits cool down instead
-ACCOUNT_STATE_FOR = {
-    ErrorKind.CAPTCHA: AccountState.NEEDS_CAPTCHA,
-    ErrorKind.BANNED: AccountState.BANNED,
-    ErrorKind.QUOTA: AccountState.AUTO_DISABLED,
-}
 
 
 class UserCancelled(Exception):
@@ -54,9 +49,11 @@ class Attempt:
 
 class TaskRunner:
     def __init__(
-        self, tasks: TaskService, accounts: AccountRegistry, providers: dict[str, Provider], settings: Settings
+        self, tasks: TaskService, accounts: AccountRegistry, providers: dict[str, Provider], settings: Settings,
+        health: AccountHealth,
     ) -> None:
         self.tasks, self.accounts, self.providers, self.settings = tasks, accounts, providers, settings
+        self.health = health
         self._access_cache: dict[str, tuple[float, AccountAccess]] = {}
 
     async def run(self, task_id: str, attempt: int) -> str:
@@ -156,14 +153,8 @@ class TaskRunner:
                                            blame_account=outcome == Outcome.RETRY))
 
     async def _account_problem(self, account_id: str, exc: ProviderError) -> None:
-        """S9: move the account out of rotation according to what went wrong."""
-        state = ACCOUNT_STATE_FOR.get(exc.kind)
-        if state is not None:
-            await self.accounts.set_state(account_id, state, by="health", reason=str(exc))
-        elif exc.kind == ErrorKind.RATE_LIMITED:
-            until = await self.tasks._now_ms() + int((exc.retry_after_s or 30) * 1000)
-            await self.accounts.set_state(account_id, AccountState.COOLING_DOWN, by="health",
-                                          reason=str(exc), until_ms=until)
+        """S9: let the account's health decide (cooldown, captcha, ban, quota, relax only)."""
+        await self.health.report(account_id, exc.kind, retry_after_s=exc.retry_after_s, reason=str(exc))
 
     async def _cancel_upstream(self, run: Attempt) -> None:
         try:

@@ -10,11 +10,13 @@ import aiohttp
 import structlog
 from arq.connections import RedisSettings
 
+from taskgate.pool.health import AccountHealth
 from taskgate.providers import build_provider
 from taskgate.providers.base import Provider
 from taskgate.services import Services, build_services
 from taskgate.settings import Settings
 from taskgate.worker.arq_worker import WakeWorker, job_deserializer, job_serializer
+from taskgate.webhooks.outbox import WebhookDispatcher
 from taskgate.worker.execution import TaskRunner
 
 log = structlog.get_logger(__name__)
@@ -35,7 +37,8 @@ async def run_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
 
 
 def build_worker(settings: Settings, services: Services, providers: dict[str, Provider]) -> WakeWorker:
-    runner = TaskRunner(services.tasks, services.accounts, providers, settings)
+    health = AccountHealth(services.redis, services.scripts, services.keys, settings)
+    runner = TaskRunner(services.tasks, services.accounts, providers, settings, health)
     return WakeWorker(
         functions=[run_task],  # type: ignore[list-item]
         keys=services.keys,
@@ -60,7 +63,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     providers = {name: build_provider(name, session, settings.upstream_timeout_s) for name in PROVIDER_NAMES}
     worker = build_worker(settings, services, providers)
     main = asyncio.create_task(worker.async_run())
-    background = [asyncio.create_task(t) for t in _background(settings, services, session, stop)]
+    background = [asyncio.create_task(t) for t in _background(settings, services, providers, stop)]
     log.info("worker_started", max_jobs=settings.worker_max_jobs)
     try:
         stopped = asyncio.create_task(stop.wait())
@@ -77,13 +80,26 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         log.info("worker_stopped")
 
 
-def _background(settings: Settings, services: Services, session: aiohttp.ClientSession,
+def _background(settings: Settings, services: Services, providers: dict[str, Provider],
                 stop: asyncio.Event) -> list[Any]:
-    from taskgate.webhooks.outbox import WebhookDispatcher
-
     webhooks = WebhookDispatcher(services.redis, services.scripts, services.keys, settings,
                                  view=services.tasks.view)
-    return [webhooks.run_forever(stop)]
+    return [webhooks.run_forever(stop), _probe_loop(settings, services, providers, stop)]
+
+
+async def _probe_loop(settings: Settings, services: Services, providers: dict[str, Provider],
+                      stop: asyncio.Event) -> None:
+    """S9: auto-disabled and captcha accounts come back only through a passing health probe."""
+    health = AccountHealth(services.redis, services.scripts, services.keys, settings)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), settings.probe_interval_s)
+        if stop.is_set():
+            return
+        try:
+            await health.probe_all(services.accounts, providers)
+        except Exception:
+            log.exception("account_probes_failed")
 
 
 async def _shutdown(worker: WakeWorker, main: asyncio.Task[None]) -> None:

@@ -13,6 +13,7 @@
 --- @include "store/lua/lib/common.lua"
 --- @include "scheduler/lua/lib/flows.lua"
 --- @include "pool/lua/lib/avail.lua"
+--- @include "pool/lua/lib/state.lua"
 
 local account_key = KEYS[1]
 local base, id, state, until_ms, by, reason = ARGV[1], ARGV[3], ARGV[4], num(ARGV[5], 0), ARGV[6], ARGV[7]
@@ -20,17 +21,5 @@ local now = clock_ms(ARGV[2])
 
 local acc = hash_map(account_key)
 if acc.id == nil then return {-1, id} end
-local old = acc.state
-if by == 'health' and old == 'disabled' then return {0, old, old} end
-if state == 'cooling_down' then
-  until_ms = math.max(until_ms, num(acc.cooldown_until, 0))
-  redis.call('HSET', account_key, 'cooldown_until', until_ms)
-end
-redis.call('HSET', account_key, 'state', state, 'state_reason', reason, 'state_by', by, 'state_ms', now)
-avail_refresh(base, id, now)
-if old ~= state then
-  redis.call('XADD', base .. ':account_events:' .. acc.owner, 'MAXLEN', '~', 1000, '*',
-    'ts', tostring(now), 'account_id', id, 'old_state', old, 'state', state, 'reason', reason, 'by', by)
-  if state == 'active' then wake_scheduler(base) end
-end
-return {0, old, state}
+local old, new = account_set_state(base, id, acc, state, until_ms, by, reason, now)
+return {0, old, new}

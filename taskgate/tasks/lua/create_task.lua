@@ -70,6 +70,7 @@ if idem_ttl > 0 then redis.call('SET', idem, task_id, 'PX', idem_ttl) end
 
 redis.call('RPUSH', flow_key, task_id)
 if fields.lane == 'relax' then redis.call('ZADD', base .. ':relax_waiting', now, task_id) end
+if not ppu then redis.call('ZADD', base .. ':byoa_waiting', now, task_id) end
 flow_activate(base, flow)
 wake_scheduler(base)
 return {0, task_id, 1}
