@@ -34,12 +34,7 @@ end
 
 -- Move every flow parked on a tier/model/mode back to its ready lane.
 local function unpark_cap(base, tier, model, mode)
-  local key = base .. ':parked_cap:' .. tier .. ':' .. model .. ':' .. mode
-  local flows = redis.call('SMEMBERS', key)
-  if #flows == 0 then return end
-  redis.call('DEL', key)
-  for _, flow in ipairs(flows) do flow_wake(base, flow) end
-  wake_scheduler(base)
+  unpark_set(base, base .. ':parked_cap:' .. tier .. ':' .. model .. ':' .. mode)
 end
 
 -- Recompute the account's place in every avail zset it belongs to; when it has room (and `wake`

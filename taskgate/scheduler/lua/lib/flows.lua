@@ -54,11 +54,15 @@ local function wake_scheduler(base)
   if redis.call('LLEN', key) < 4 then redis.call('LPUSH', key, '1') end
 end
 
-local function unpark_user(base, user)
-  local key = base .. ':parked_user:' .. user
+-- Wake every flow parked in one set (a user's, or a tier/model/mode's) and the scheduler.
+local function unpark_set(base, key)
   local flows = redis.call('SMEMBERS', key)
   if #flows == 0 then return end
   redis.call('DEL', key)
   for _, flow in ipairs(flows) do flow_wake(base, flow) end
   wake_scheduler(base)
+end
+
+local function unpark_user(base, user)
+  unpark_set(base, base .. ':parked_user:' .. user)
 end
