@@ -24,7 +24,9 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="taskgate", description="GoAPI-compatible generative-AI task gateway")
+    parser = argparse.ArgumentParser(
+        prog="taskgate", description="GoAPI-compatible generative-AI task gateway"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         module = importlib.import_module(name)

@@ -1,8 +1,8 @@
 """A small async Python client of taskgate's (GoAPI-compatible) task API.
 
-    async with TaskgateClient("http://127.0.0.1:8000", api_key) as client:
-        task = await client.create("midjourney", "imagine", {"prompt": "a lighthouse"})
-        done = await client.wait(task["task_id"])
+async with TaskgateClient("http://127.0.0.1:8000", api_key) as client:
+    task = await client.create("midjourney", "imagine", {"prompt": "a lighthouse"})
+    done = await client.wait(task["task_id"])
 """
 
 from __future__ import annotations
@@ -34,25 +34,38 @@ class TaskgateClient:
             self._session = aiohttp.ClientSession()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._owned and self._session is not None:
             await self._session.close()
             self._session = None
 
-    async def _call(self, method: str, path: str, *, json: Any = None,
-                    headers: dict[str, str] | None = None) -> Any:
+    async def _call(
+        self, method: str, path: str, *, json: Any = None, headers: dict[str, str] | None = None
+    ) -> Any:
         if self._session is None:
             raise RuntimeError("use 'async with TaskgateClient(...)'")
         all_headers = {"x-api-key": self.api_key, **(headers or {})}
-        async with self._session.request(method, self.base_url + path, json=json, headers=all_headers) as resp:
+        async with self._session.request(
+            method, self.base_url + path, json=json, headers=all_headers
+        ) as resp:
             body = await resp.json(content_type=None)
         if resp.status != 200 or body.get("code") != 200:
-            raise TaskgateClientError(resp.status, int(body.get("code", resp.status)), str(body.get("message")))
+            raise TaskgateClientError(
+                resp.status, int(body.get("code", resp.status)), str(body.get("message"))
+            )
         return body["data"]
 
-    async def create(self, model: str, task_type: str, input: dict[str, Any], *,
-                     config: dict[str, Any] | None = None, idempotency_key: str | None = None) -> dict[str, Any]:
+    async def create(
+        self,
+        model: str,
+        task_type: str,
+        input: dict[str, Any],
+        *,
+        config: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         body = {"model": model, "task_type": task_type, "input": input, "config": config or {}}
         result: dict[str, Any] = await self._call("POST", "/api/v1/task", json=body, headers=headers)

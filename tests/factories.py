@@ -19,55 +19,133 @@ PLAN_FIELDS = {
 
 
 async def make_user(
-    redis: Redis, scripts: Scripts, keys: Keys, *, plan: str = "free", weight: int = 1,
-    failover: bool = False, wallets: dict[str, int] | None = None, **overrides: Any,
+    redis: Redis,
+    scripts: Scripts,
+    keys: Keys,
+    *,
+    plan: str = "free",
+    weight: int = 1,
+    failover: bool = False,
+    wallets: dict[str, int] | None = None,
+    **overrides: Any,
 ) -> str:
     user_id = uuid.uuid4().hex
-    fields: dict[str, Any] = {"id": user_id, "plan": plan, "weight": weight, "failover": "1" if failover else "0",
-                              "service_mode": "", **PLAN_FIELDS[plan], **overrides}
+    fields: dict[str, Any] = {
+        "id": user_id,
+        "plan": plan,
+        "weight": weight,
+        "failover": "1" if failover else "0",
+        "service_mode": "",
+        **PLAN_FIELDS[plan],
+        **overrides,
+    }
     await redis.hset(keys.user(user_id), mapping={k: str(v) for k, v in fields.items()})
     await redis.sadd(keys.users(), user_id)
     for unit, amount in (wallets or {}).items():
-        await scripts.call("adjust_wallet", keys=[keys.wallet(user_id), keys.ledger(user_id)],
-                           args=["", user_id, unit, amount, "top_up", "initial"])
+        await scripts.call(
+            "adjust_wallet",
+            keys=[keys.wallet(user_id), keys.ledger(user_id)],
+            args=["", user_id, unit, amount, "top_up", "initial"],
+        )
     return user_id
 
 
 async def make_account(
-    scripts: Scripts, keys: Keys, *, owner: str = "shared", models: str = "midjourney",
-    modes: str = "relax,fast,turbo", capacity: int = 1, priority: int = 0, weight: int = 1,
-    backup: bool = False, **extra: Any,
+    scripts: Scripts,
+    keys: Keys,
+    *,
+    owner: str = "shared",
+    models: str = "midjourney",
+    modes: str = "relax,fast,turbo",
+    capacity: int = 1,
+    priority: int = 0,
+    weight: int = 1,
+    backup: bool = False,
+    **extra: Any,
 ) -> str:
     account_id = uuid.uuid4().hex[:16]
-    fields = {"owner": owner, "provider": "sim", "base_url": "http://127.0.0.1:1", "models": models,
-              "modes": modes, "capacity": str(capacity), "priority": str(priority), "weight": str(weight),
-              "daily_cap": "0", "backup": "1" if backup else "0", **{k: str(v) for k, v in extra.items()}}
-    await scripts.call("put_account",
-                       keys=[keys.account(account_id), keys.accounts(), keys.account_secret(account_id)],
-                       args=[keys.base, "", account_id, json.dumps(fields), "secret-" + account_id])
+    fields = {
+        "owner": owner,
+        "provider": "sim",
+        "base_url": "http://127.0.0.1:1",
+        "models": models,
+        "modes": modes,
+        "capacity": str(capacity),
+        "priority": str(priority),
+        "weight": str(weight),
+        "daily_cap": "0",
+        "backup": "1" if backup else "0",
+        **{k: str(v) for k, v in extra.items()},
+    }
+    await scripts.call(
+        "put_account",
+        keys=[keys.account(account_id), keys.accounts(), keys.account_secret(account_id)],
+        args=[keys.base, "", account_id, json.dumps(fields), "secret-" + account_id],
+    )
     return account_id
 
 
 async def enqueue(
-    scripts: Scripts, keys: Keys, user_id: str, *, lane: str = "fast", pool: str = "ppu",
-    model_group: str = "midjourney", unit: str = "mj_quota", price: int = 0, relax: bool = False,
-    bot: str = "", now: int | str = "", idem: str = "", bonus: bool = False, ppu_price: int | None = None,
-    webhook: str = "", webhook_secret: str = "",
+    scripts: Scripts,
+    keys: Keys,
+    user_id: str,
+    *,
+    lane: str = "fast",
+    pool: str = "ppu",
+    model_group: str = "midjourney",
+    unit: str = "mj_quota",
+    price: int = 0,
+    relax: bool = False,
+    bot: str = "",
+    now: int | str = "",
+    idem: str = "",
+    bonus: bool = False,
+    ppu_price: int | None = None,
+    webhook: str = "",
+    webhook_secret: str = "",
 ) -> str:
     task_id = str(uuid.uuid4())
     flow = flow_id(lane, pool, user_id, model_group, bot)
-    fields = {"user": user_id, "model": "midjourney", "task_type": "imagine", "model_group": model_group,
-              "lane": lane, "pool": pool, "bot_id": bot, "input": "{}", "config": "{}",
-              "webhook_endpoint": webhook, "webhook_secret": webhook_secret, "ppu_unit": unit,
-              "ppu_price": str(price if ppu_price is None else ppu_price),
-              "ppu_relax": "1" if relax else "0", "bonus": "1" if bonus else "0"}
+    fields = {
+        "user": user_id,
+        "model": "midjourney",
+        "task_type": "imagine",
+        "model_group": model_group,
+        "lane": lane,
+        "pool": pool,
+        "bot_id": bot,
+        "input": "{}",
+        "config": "{}",
+        "webhook_endpoint": webhook,
+        "webhook_secret": webhook_secret,
+        "ppu_unit": unit,
+        "ppu_price": str(price if ppu_price is None else ppu_price),
+        "ppu_relax": "1" if relax else "0",
+        "bonus": "1" if bonus else "0",
+    }
     idem_key = keys.idempotency(user_id, idem or "-")
     result = await scripts.call(
         "create_task",
-        keys=[keys.task(task_id), keys.user(user_id), keys.wallet(user_id), keys.ledger(user_id),
-              keys.user_tasks(user_id), idem_key, keys.flow(flow)],
-        args=[keys.base, now, task_id, json.dumps(fields), unit, price if pool == "ppu" else 0,
-              "1" if relax else "0", flow, 60_000 if idem else 0],
+        keys=[
+            keys.task(task_id),
+            keys.user(user_id),
+            keys.wallet(user_id),
+            keys.ledger(user_id),
+            keys.user_tasks(user_id),
+            idem_key,
+            keys.flow(flow),
+        ],
+        args=[
+            keys.base,
+            now,
+            task_id,
+            json.dumps(fields),
+            unit,
+            price if pool == "ppu" else 0,
+            "1" if relax else "0",
+            flow,
+            60_000 if idem else 0,
+        ],
     )
     return str(result[1])
 

@@ -25,7 +25,10 @@ class RedisServer:
     def __init__(self, *, appendonly: bool = False, port: int | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            raise RuntimeError("redis-server not found on PATH: run `make test` (it installs it) or apt-get install redis-server")
+            raise RuntimeError(
+                "redis-server not found on PATH: run `make test` (it installs it) "
+                "or apt-get install redis-server"
+            )
         self.binary = binary
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="taskgate-redis-"))
@@ -38,9 +41,21 @@ class RedisServer:
 
     def start(self) -> None:
         args = [
-            self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-            "--save", "", "--daemonize", "no", "--logfile", str(self.dir / "redis.log"),
-            "--maxclients", "2000",
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.dir / "redis.log"),
+            "--maxclients",
+            "2000",
         ]
         if self.appendonly:
             args += ["--appendonly", "yes", "--appendfsync", "always"]

@@ -12,4 +12,6 @@ def ok(data: Any) -> web.Response:
 
 
 def error(status: int, message: str, detail: Any = None) -> web.Response:
-    return web.json_response({"code": status, "data": None, "message": message, "detail": detail}, status=status)
+    return web.json_response(
+        {"code": status, "data": None, "message": message, "detail": detail}, status=status
+    )

@@ -37,16 +37,25 @@ class SnapshotCollector(Collector):
         self.snapshot = snap
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        ready = GaugeMetricFamily("taskgate_ready_flows", "Flows with work ready to dispatch", labels=["lane"])
+        ready = GaugeMetricFamily(
+            "taskgate_ready_flows", "Flows with work ready to dispatch", labels=["lane"]
+        )
         for lane in LANES_BY_PRIORITY:
             ready.add_metric([str(lane)], self.snapshot.get(f"ready_flows:{lane}", 0.0))
         yield ready
-        yield GaugeMetricFamily("taskgate_running_tasks", "Tasks holding a slot lease",
-                                value=self.snapshot.get("running", 0.0))
-        yield GaugeMetricFamily("taskgate_relax_waiting_tasks", "Relax tasks waiting",
-                                value=self.snapshot.get("relax_waiting", 0.0))
-        yield GaugeMetricFamily("taskgate_dispatched_tasks", "Dispatches since the deployment started",
-                                value=self.snapshot.get("dispatched_total", 0.0))
+        yield GaugeMetricFamily(
+            "taskgate_running_tasks", "Tasks holding a slot lease", value=self.snapshot.get("running", 0.0)
+        )
+        yield GaugeMetricFamily(
+            "taskgate_relax_waiting_tasks",
+            "Relax tasks waiting",
+            value=self.snapshot.get("relax_waiting", 0.0),
+        )
+        yield GaugeMetricFamily(
+            "taskgate_dispatched_tasks",
+            "Dispatches since the deployment started",
+            value=self.snapshot.get("dispatched_total", 0.0),
+        )
 
 
 def register_gauges(registry: CollectorRegistry, services: Services) -> SnapshotCollector:

@@ -59,32 +59,59 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
 
 async def measure(redis_url: str, n_tasks: int, n_users: int) -> dict[str, Any]:
     settings = Settings(
-        redis_url=redis_url, key_prefix=f"bench-{uuid.uuid4().hex[:8]}", sim_port=free_loopback_port(),
-        upstream_poll_interval_s=0.005, worker_max_jobs=500, log_level="WARNING",
-        sim_latency_turbo_s=0.0, sim_latency_fast_s=0.0, sim_latency_relax_s=0.0,
+        redis_url=redis_url,
+        key_prefix=f"bench-{uuid.uuid4().hex[:8]}",
+        sim_port=free_loopback_port(),
+        upstream_poll_interval_s=0.005,
+        worker_max_jobs=500,
+        log_level="WARNING",
+        sim_latency_turbo_s=0.0,
+        sim_latency_fast_s=0.0,
+        sim_latency_relax_s=0.0,
     )
     from taskgate.logging import configure_logging
 
     configure_logging("json", "WARNING")
     taskgate = await _taskgate_run(settings, n_tasks, n_users)
     arq = await _arq_noop_run(redis_url, settings.key_prefix, n_tasks)
-    return {"benchmark": "throughput", "tasks": n_tasks, "users": n_users, "taskgate": taskgate,
-            "arq_noop": arq, "ratio": round(taskgate["tasks_per_s"] / arq["jobs_per_s"], 3)}
+    return {
+        "benchmark": "throughput",
+        "tasks": n_tasks,
+        "users": n_users,
+        "taskgate": taskgate,
+        "arq_noop": arq,
+        "ratio": round(taskgate["tasks_per_s"] / arq["jobs_per_s"], 3),
+    }
 
 
 async def _taskgate_run(settings: Settings, n_tasks: int, n_users: int) -> dict[str, Any]:
     services = await build_services(settings)
     sim = await _start_sim(settings)  # its own process, as an upstream would be
     stop = asyncio.Event()
-    roles = [asyncio.create_task(run_scheduler(settings, stop)), asyncio.create_task(run_worker(settings, stop))]
+    roles = [
+        asyncio.create_task(run_scheduler(settings, stop)),
+        asyncio.create_task(run_worker(settings, stop)),
+    ]
     try:
-        users = [await services.users.create("premium", wallets={"mj_quota": 100_000}) for _ in range(n_users)]
-        await services.accounts.add(AccountSpec(
-            owner="shared", provider="sim", base_url=f"http://127.0.0.1:{settings.sim_port}",
-            api_key=SecretStr("bench"), capacity=10_000, models=["midjourney"]))
+        users = [
+            await services.users.create("premium", wallets={"mj_quota": 100_000}) for _ in range(n_users)
+        ]
+        await services.accounts.add(
+            AccountSpec(
+                owner="shared",
+                provider="sim",
+                base_url=f"http://127.0.0.1:{settings.sim_port}",
+                api_key=SecretStr("bench"),
+                capacity=10_000,
+                models=["midjourney"],
+            )
+        )
         records = [await services.users.get(uid) for uid, _ in users]
-        request = CreateTaskRequest(model="midjourney", task_type="imagine",
-                                    input={"prompt": "bench [sim duration=0]", "process_mode": "fast"})
+        request = CreateTaskRequest(
+            model="midjourney",
+            task_type="imagine",
+            input={"prompt": "bench [sim duration=0]", "process_mode": "fast"},
+        )
         started = time.perf_counter()
         ids = await _create_all(services, records, request, n_tasks)
         done = await _wait_final(services, ids)
@@ -97,16 +124,33 @@ async def _taskgate_run(settings: Settings, n_tasks: int, n_users: int) -> dict[
         await sim.wait()
         await _drop_keys(services)
         await services.close()
-    return {"wall_s": round(wall, 3), "tasks_per_s": round(n_tasks / wall, 1), "completed": done,
-            "dispatch_ms": dispatch, "end_to_end_ms": e2e}
+    return {
+        "wall_s": round(wall, 3),
+        "tasks_per_s": round(n_tasks / wall, 1),
+        "completed": done,
+        "dispatch_ms": dispatch,
+        "end_to_end_ms": e2e,
+    }
 
 
 async def _start_sim(settings: Settings) -> asyncio.subprocess.Process:
-    env = {**os.environ, "TASKGATE_SIM_LATENCY_FAST_S": "0", "TASKGATE_LOG_LEVEL": "WARNING",
-           "TASKGATE_LOG_PROFILE": "json"}
+    env = {
+        **os.environ,
+        "TASKGATE_SIM_LATENCY_FAST_S": "0",
+        "TASKGATE_LOG_LEVEL": "WARNING",
+        "TASKGATE_LOG_PROFILE": "json",
+    }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "taskgate", "upstream-sim", "--port", str(settings.sim_port), env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        sys.executable,
+        "-m",
+        "taskgate",
+        "upstream-sim",
+        "--port",
+        str(settings.sim_port),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     async with aiohttp.ClientSession() as http:
         for _ in range(200):
             try:
@@ -145,12 +189,14 @@ async def _wait_final(services: Services, ids: list[str], timeout_s: float = 600
 async def _latencies(services: Services, ids: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     pipe = services.redis.pipeline(transaction=False)
     for task_id in ids:
-        pipe.hmget(services.keys.task(task_id), "created_ms", "dispatched_ms", "ended_ms")
+        pipe.hmget(services.keys.task(task_id), ["created_ms", "dispatched_ms", "ended_ms"])
     rows = [[int(v or 0) for v in row] for row in await pipe.execute()]
     dispatch = [d - c for c, d, _ in rows if d]
     e2e = [e - c for c, _, e in rows if e]
-    return ({"p50": percentile(dispatch, 50), "p99": percentile(dispatch, 99)},
-            {"p50": percentile(e2e, 50), "p99": percentile(e2e, 99)})
+    return (
+        {"p50": percentile(dispatch, 50), "p99": percentile(dispatch, 99)},
+        {"p50": percentile(e2e, 50), "p99": percentile(e2e, 99)},
+    )
 
 
 async def _noop(ctx: dict[str, Any]) -> None:
@@ -161,13 +207,26 @@ async def _arq_noop_run(redis_url: str, prefix: str, n: int) -> dict[str, Any]:
     """A plain arq worker tuned like taskgate's (JSON jobs, many concurrent jobs, short poll)."""
     redis_settings = RedisSettings.from_dsn(redis_url)
     queue = Keys(prefix).arq_queue() + "-noop"
-    pool = await create_pool(redis_settings, job_serializer=job_serializer, job_deserializer=job_deserializer,
-                             default_queue_name=queue)
+    pool = await create_pool(
+        redis_settings,
+        job_serializer=job_serializer,
+        job_deserializer=job_deserializer,
+        default_queue_name=queue,
+    )
     for i in range(n):
         await pool.enqueue_job("_noop", _job_id=f"{queue}-{i}")
-    worker = Worker(functions=[_noop], queue_name=queue, redis_settings=redis_settings, burst=True,
-                    max_jobs=500, poll_delay=0.005, keep_result=0, handle_signals=False,
-                    job_serializer=job_serializer, job_deserializer=job_deserializer)  # type: ignore[list-item]
+    worker = Worker(
+        functions=[_noop],
+        queue_name=queue,
+        redis_settings=redis_settings,
+        burst=True,
+        max_jobs=500,
+        poll_delay=0.005,
+        keep_result=0,
+        handle_signals=False,
+        job_serializer=job_serializer,
+        job_deserializer=job_deserializer,
+    )
     started = time.perf_counter()
     await worker.async_run()
     wall = time.perf_counter() - started
@@ -189,9 +248,13 @@ def _print(result: dict[str, Any]) -> None:
     table = Table(title=f"throughput: {result['tasks']} tasks, {result['users']} users")
     for col in ("run", "wall s", "per s", "dispatch p50/p99 ms", "end-to-end p50/p99 ms"):
         table.add_column(col)
-    table.add_row("taskgate (freeze->dispatch->sim->settle)", str(t["wall_s"]), str(t["tasks_per_s"]),
-                  f"{t['dispatch_ms']['p50']}/{t['dispatch_ms']['p99']}",
-                  f"{t['end_to_end_ms']['p50']}/{t['end_to_end_ms']['p99']}")
+    table.add_row(
+        "taskgate (freeze->dispatch->sim->settle)",
+        str(t["wall_s"]),
+        str(t["tasks_per_s"]),
+        f"{t['dispatch_ms']['p50']}/{t['dispatch_ms']['p99']}",
+        f"{t['end_to_end_ms']['p50']}/{t['end_to_end_ms']['p99']}",
+    )
     table.add_row("arq no-op (tuned)", str(a["wall_s"]), str(a["jobs_per_s"]), "", "")
     Console().print(table)
     Console().print(f"ratio taskgate / arq no-op: {result['ratio']}")

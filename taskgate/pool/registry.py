@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import uuid
 from typing import Any
@@ -121,7 +122,7 @@ class AccountRegistry:
         view["running"] = int(await self.redis.zcard(self.keys.account_leases(account_id)))
         return view
 
-    async def list(self, owner: str | None = None) -> list[dict[str, Any]]:
+    async def list(self, owner: str | None = None) -> builtins.list[dict[str, Any]]:
         key = self.keys.owner_accounts(owner) if owner else self.keys.accounts()
         ids = sorted(m.decode() for m in await self.redis.smembers(key))
         return [await self.get(i) for i in ids]
@@ -174,6 +175,6 @@ class AccountRegistry:
             "running": sum(a["running"] for a in accounts),
         }
 
-    async def events(self, owner: str, count: int = 100) -> list[dict[str, str]]:
+    async def events(self, owner: str, count: int = 100) -> builtins.list[dict[str, str]]:
         entries = await self.redis.xrevrange(self.keys.account_events(owner), count=count)
         return [{k.decode(): v.decode() for k, v in f.items()} for _, f in entries]

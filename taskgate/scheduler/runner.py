@@ -6,6 +6,7 @@ follows new work within one round trip; the timeout is the slow safety sweep."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import structlog
@@ -72,7 +73,5 @@ async def _wait_for_work(redis: object, keys: Keys, stop: asyncio.Event, timeout
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass

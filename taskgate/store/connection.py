@@ -12,7 +12,7 @@ from taskgate.settings import Settings
 
 async def create_redis(settings: Settings, *, attempts: int = 20, delay_s: float = 0.25) -> Redis:
     """A client with decoded responses off (scripts decode), pinged with a short retry."""
-    redis = Redis.from_url(settings.redis_url, health_check_interval=30)
+    redis: Redis = Redis.from_url(settings.redis_url, health_check_interval=30)
     for attempt in range(attempts):
         try:
             await redis.ping()

@@ -3,6 +3,7 @@ progress, renewal and finish). Each change is one Lua script; this module prepar
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import uuid
@@ -52,30 +53,51 @@ class TaskService:
         pool = self._pool_for(user, req)
         bot_id = str(task_input.get("bot_id") or "")
         if bot_id and (pool != Pool.BYOA or "bot_id" not in plan.features):
-            raise InvalidInput("input.bot_id", "bot_id needs a plan with the bot_id feature and a private pool")
+            raise InvalidInput(
+                "input.bot_id", "bot_id needs a plan with the bot_id feature and a private pool"
+            )
         task_id = str(uuid.uuid4())
         flow = flow_id(lane, pool, user.user_id, spec.provider_model, bot_id)
         relax = spec.relax_counted and lane == Lane.RELAX
-        fields = self._static_fields(user, req, spec, task_input, lane, pool, bot_id, priced.unit, priced.amount)
+        fields = self._static_fields(
+            user, req, spec, task_input, lane, pool, bot_id, priced.unit, priced.amount
+        )
         fields["ppu_relax"] = "1" if relax else "0"
         idem_key = self._idem_key(user.user_id, idempotency_key)
         result = await self.scripts.call(
             "create_task",
             keys=[
-                self.keys.task(task_id), self.keys.user(user.user_id), self.keys.wallet(user.user_id),
-                self.keys.ledger(user.user_id), self.keys.user_tasks(user.user_id), idem_key,
+                self.keys.task(task_id),
+                self.keys.user(user.user_id),
+                self.keys.wallet(user.user_id),
+                self.keys.ledger(user.user_id),
+                self.keys.user_tasks(user.user_id),
+                idem_key,
                 self.keys.flow(flow),
             ],
             args=[
-                self.keys.base, "", task_id, json.dumps(fields), priced.unit,
-                priced.amount if pool == Pool.PPU else 0, "1" if relax else "0", flow,
+                self.keys.base,
+                "",
+                task_id,
+                json.dumps(fields),
+                priced.unit,
+                priced.amount if pool == Pool.PPU else 0,
+                "1" if relax else "0",
+                flow,
                 IDEMPOTENCY_TTL_MS if idempotency_key else 0,
             ],
         )
         created_id, created = str(result[1]), int(result[2]) == 1
         if created:
-            log.info("task_created", task_id=created_id, user_id=user.user_id, model=spec.model,
-                     task_type=spec.task_type, lane=str(lane), pool=str(pool))
+            log.info(
+                "task_created",
+                task_id=created_id,
+                user_id=user.user_id,
+                model=spec.model,
+                task_type=spec.task_type,
+                lane=str(lane),
+                pool=str(pool),
+            )
         return await self.get(user.user_id, created_id)
 
     async def get(self, user_id: str, task_id: str) -> dict[str, Any]:
@@ -84,7 +106,7 @@ class TaskService:
             raise NotFound("task", task_id)
         return await self.view(record)
 
-    async def list(self, user_id: str, *, page: int, size: int) -> tuple[list[dict[str, Any]], int]:
+    async def list(self, user_id: str, *, page: int, size: int) -> tuple[builtins.list[dict[str, Any]], int]:
         user = await self.users.get(user_id)
         retention_s = self.catalogue.plan(user.plan).retention_s
         key = self.keys.user_tasks(user_id)
@@ -100,11 +122,12 @@ class TaskService:
                 views.append(await self.view(record))
         return views, total
 
-    async def cancel(self, user_id: str, task_ids: list[str]) -> list[dict[str, Any]]:
+    async def cancel(self, user_id: str, task_ids: builtins.list[str]) -> builtins.list[dict[str, Any]]:
         views = []
         for task_id in task_ids:
             await self.scripts.call(
-                "cancel_task", keys=[self.keys.task(task_id)],
+                "cancel_task",
+                keys=[self.keys.task(task_id)],
                 args=[self.keys.base, "", task_id, user_id],
             )
             log.info("task_cancel_requested", task_id=task_id, user_id=user_id)
@@ -119,43 +142,78 @@ class TaskService:
         return TaskRecord.from_hash({k.decode(): v.decode() for k, v in raw.items()})
 
     async def record_progress(
-        self, task_id: str, attempt: int, *, upstream_id: str = "", progress: int | None = None,
+        self,
+        task_id: str,
+        attempt: int,
+        *,
+        upstream_id: str = "",
+        progress: int | None = None,
         notify: bool = False,
     ) -> bool:
         """Store upstream id / progress; returns whether the user asked to cancel. StaleAttempt if fenced."""
         result = await self.scripts.call(
-            "record_progress", keys=[self.keys.task(task_id)],
-            args=[self.keys.base, "", task_id, attempt, upstream_id,
-                  "" if progress is None else progress, "1" if notify else "0"],
+            "record_progress",
+            keys=[self.keys.task(task_id)],
+            args=[
+                self.keys.base,
+                "",
+                task_id,
+                attempt,
+                upstream_id,
+                "" if progress is None else progress,
+                "1" if notify else "0",
+            ],
         )
         return int(result[1]) == 1
 
     async def renew(self, task_id: str, attempt: int) -> bool:
         """Extend the lease; returns whether cancel was requested. StaleAttempt if the lease is gone."""
         result = await self.scripts.call(
-            "renew_lease", keys=[self.keys.task(task_id), self.keys.leases()],
+            "renew_lease",
+            keys=[self.keys.task(task_id), self.keys.leases()],
             args=[self.keys.base, "", task_id, attempt, self.settings.lease_ms],
         )
         return int(result[2]) == 1
 
     async def finish(
-        self, task_id: str, attempt: int, outcome: Outcome, *, output: dict[str, Any] | None = None,
-        error: dict[str, Any] | None = None, blame_account: bool = False,
+        self,
+        task_id: str,
+        attempt: int,
+        outcome: Outcome,
+        *,
+        output: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
+        blame_account: bool = False,
     ) -> TaskStatus:
         result = await self.scripts.call(
-            "finish_task", keys=[self.keys.task(task_id), self.keys.task_failed_accounts(task_id)],
-            args=[self.keys.base, "", task_id, attempt, str(outcome),
-                  json.dumps(output) if output is not None else "",
-                  json.dumps(error) if error is not None else "",
-                  self.settings.max_attempts, "1" if blame_account else "0"],
+            "finish_task",
+            keys=[self.keys.task(task_id), self.keys.task_failed_accounts(task_id)],
+            args=[
+                self.keys.base,
+                "",
+                task_id,
+                attempt,
+                str(outcome),
+                json.dumps(output) if output is not None else "",
+                json.dumps(error) if error is not None else "",
+                self.settings.max_attempts,
+                "1" if blame_account else "0",
+            ],
         )
         status = TaskStatus(result[1])
-        log.info("task_attempt_finished", task_id=task_id, attempt=attempt, outcome=str(outcome),
-                 status=str(status))
+        log.info(
+            "task_attempt_finished",
+            task_id=task_id,
+            attempt=attempt,
+            outcome=str(outcome),
+            status=str(status),
+        )
         return status
 
     # --- helpers -----------------------------------------------------------------------------
-    async def _check_prompt(self, user: UserRecord, features: frozenset[str], task_input: dict[str, Any]) -> None:
+    async def _check_prompt(
+        self, user: UserRecord, features: frozenset[str], task_input: dict[str, Any]
+    ) -> None:
         """B8: banned words are refused before queueing and count as incorrect (unless skipped)."""
         if task_input.get("skip_prompt_check") and "skip_prompt_check" in features:
             return
@@ -163,7 +221,8 @@ class TaskService:
         if word is None:
             return
         await self.scripts.call(
-            "record_incorrect", keys=[self.keys.user(user.user_id)],
+            "record_incorrect",
+            keys=[self.keys.user(user.user_id)],
             args=[self.keys.base, "", user.user_id],
         )
         raise InvalidInput("input.prompt", f"contains the banned word {word!r} (prompt checker)")
@@ -173,17 +232,33 @@ class TaskService:
         return Pool.BYOA if mode == ServiceMode.PRIVATE else Pool.PPU
 
     def _static_fields(
-        self, user: UserRecord, req: CreateTaskRequest, spec: TaskSpec, task_input: dict[str, Any],
-        lane: Lane, pool: Pool, bot_id: str, unit: str, price: int,
+        self,
+        user: UserRecord,
+        req: CreateTaskRequest,
+        spec: TaskSpec,
+        task_input: dict[str, Any],
+        lane: Lane,
+        pool: Pool,
+        bot_id: str,
+        unit: str,
+        price: int,
     ) -> dict[str, str]:
         webhook = req.config.webhook_config
         bonus = spec.counts_for_relax_bonus and lane in (Lane.FAST, Lane.TURBO)
         return {
-            "user": user.user_id, "model": spec.model, "task_type": spec.task_type,
-            "model_group": spec.provider_model, "lane": str(lane), "pool": str(pool), "bot_id": bot_id,
-            "input": json.dumps(task_input), "config": req.config.model_dump_json(),
+            "user": user.user_id,
+            "model": spec.model,
+            "task_type": spec.task_type,
+            "model_group": spec.provider_model,
+            "lane": str(lane),
+            "pool": str(pool),
+            "bot_id": bot_id,
+            "input": json.dumps(task_input),
+            "config": req.config.model_dump_json(),
             "webhook_endpoint": webhook.endpoint or user.webhook_endpoint,
-            "webhook_secret": webhook.secret, "ppu_unit": unit, "ppu_price": str(price),
+            "webhook_secret": webhook.secret,
+            "ppu_unit": unit,
+            "ppu_price": str(price),
             "bonus": "1" if bonus else "0",
         }
 

@@ -42,8 +42,9 @@ def retry_delay_s(attempts_done: int) -> float | None:
 
 
 class WebhookDispatcher:
-    def __init__(self, redis: Redis, scripts: Scripts, keys: Keys, settings: Settings,
-                 view: Any = None) -> None:
+    def __init__(
+        self, redis: Redis, scripts: Scripts, keys: Keys, settings: Settings, view: Any = None
+    ) -> None:
         self.redis, self.scripts, self.keys, self.settings = redis, scripts, keys, settings
         self.view = view  # async (TaskRecord) -> dict: the §4 task object; default: TaskRecord.to_api
         self.session: aiohttp.ClientSession | None = None
@@ -76,8 +77,10 @@ class WebhookDispatcher:
         """Claim and deliver due deliveries; returns how many were attempted."""
         k = self.keys
         result = await self.scripts.call(
-            "claim_deliveries", keys=[k.webhook_outbox(), k.webhook_sent_seq(), k.webhook_inflight()],
-            args=[k.base, now_ms or "", limit, CLAIM_MS])
+            "claim_deliveries",
+            keys=[k.webhook_outbox(), k.webhook_sent_seq(), k.webhook_inflight()],
+            args=[k.base, now_ms or "", limit, CLAIM_MS],
+        )
         now = int(result[1])
         flat = result[2:]
         claims = [(flat[i], flat[i + 1], int(flat[i + 2])) for i in range(0, len(flat), 3)]
@@ -90,14 +93,29 @@ class WebhookDispatcher:
         endpoint, secret = task.get("webhook_endpoint", ""), task.get("webhook_secret", "")
         seq = int(task.get("status_seq") or 0)
         if not endpoint or await self.redis.sismember(self.keys.webhook_disabled(), endpoint):
-            await self._record(delivery_id, task_id, "give_up", seq, now_ms,
-                               {"status": None, "error": "endpoint disabled (410 Gone earlier)"})
+            await self._record(
+                delivery_id,
+                task_id,
+                "give_up",
+                seq,
+                now_ms,
+                {"status": None, "error": "endpoint disabled (410 Gone earlier)"},
+            )
             return
-        data = await self.view(TaskRecord.from_hash(task)) if self.view else TaskRecord.from_hash(task).to_api()
+        data = (
+            await self.view(TaskRecord.from_hash(task)) if self.view else TaskRecord.from_hash(task).to_api()
+        )
         body = json.dumps({"timestamp": now_ms // 1000, "data": data}, separators=(",", ":")).encode()
         status, error, latency_ms = await self._post(endpoint, secret, delivery_id, now_ms // 1000, body)
-        record = {"delivery": delivery_id, "attempt": attempts + 1, "status": status, "error": error,
-                  "latency_ms": latency_ms, "at": now_ms, "task_status": data["status"]}
+        record = {
+            "delivery": delivery_id,
+            "attempt": attempts + 1,
+            "status": status,
+            "error": error,
+            "latency_ms": latency_ms,
+            "at": now_ms,
+            "task_status": data["status"],
+        }
         if status is not None and 200 <= status < 300:
             await self._record(delivery_id, task_id, "delivered", seq, now_ms, record)
         elif status == 410:
@@ -107,20 +125,33 @@ class WebhookDispatcher:
         else:
             delay = retry_delay_s(attempts + 1)
             outcome = "retry" if delay is not None and error != "forbidden destination" else "give_up"
-            await self._record(delivery_id, task_id, outcome, seq, now_ms, record,
-                               retry_at=now_ms + int((delay or 0) * 1000))
+            await self._record(
+                delivery_id, task_id, outcome, seq, now_ms, record, retry_at=now_ms + int((delay or 0) * 1000)
+            )
 
-    async def _post(self, endpoint: str, secret: str, msg_id: str, ts: int, body: bytes,
-                    ) -> tuple[int | None, str | None, float]:
-        headers = {"content-type": "application/json", "x-webhook-secret": secret, "webhook-id": msg_id,
-                   "webhook-timestamp": str(ts), "webhook-signature": sign(secret, msg_id, ts, body)}
+    async def _post(
+        self,
+        endpoint: str,
+        secret: str,
+        msg_id: str,
+        ts: int,
+        body: bytes,
+    ) -> tuple[int | None, str | None, float]:
+        headers = {
+            "content-type": "application/json",
+            "x-webhook-secret": secret,
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(ts),
+            "webhook-signature": sign(secret, msg_id, ts, body),
+        }
         started = time.perf_counter()
         try:
             check_url(endpoint, allow_private=self.settings.webhook_allow_private)
             session = await self._session()
             timeout = aiohttp.ClientTimeout(total=self.settings.webhook_timeout_s)
-            async with session.post(endpoint, data=body, headers=headers, allow_redirects=False,
-                                    timeout=timeout) as resp:
+            async with session.post(
+                endpoint, data=body, headers=headers, allow_redirects=False, timeout=timeout
+            ) as resp:
                 await resp.read()
                 status, error = resp.status, None if resp.status < 300 else f"HTTP {resp.status}"
         except ForbiddenDestination as exc:
@@ -132,13 +163,33 @@ class WebhookDispatcher:
             status, error = None, f"{exc.__class__.__name__}: {exc}"[:300]
         return status, error, round((time.perf_counter() - started) * 1000, 2)
 
-    async def _record(self, delivery_id: str, task_id: str, result: str, seq: int, now_ms: int,
-                      record: dict[str, Any], retry_at: int = 0) -> None:
+    async def _record(
+        self,
+        delivery_id: str,
+        task_id: str,
+        result: str,
+        seq: int,
+        now_ms: int,
+        record: dict[str, Any],
+        retry_at: int = 0,
+    ) -> None:
         k = self.keys
         await self.scripts.call(
             "record_delivery",
-            keys=[k.webhook_outbox(), k.webhook_sent_seq(), k.webhook_inflight(), k.webhook_delivery(delivery_id),
-                  k.webhook_attempts(task_id)],
-            args=[now_ms, delivery_id, task_id, result, seq, retry_at, json.dumps(record)])
-        log.info("webhook_attempted", task_id=task_id, delivery=delivery_id, result=result,
-                 status=record.get("status"), error=record.get("error"))
+            keys=[
+                k.webhook_outbox(),
+                k.webhook_sent_seq(),
+                k.webhook_inflight(),
+                k.webhook_delivery(delivery_id),
+                k.webhook_attempts(task_id),
+            ],
+            args=[now_ms, delivery_id, task_id, result, seq, retry_at, json.dumps(record)],
+        )
+        log.info(
+            "webhook_attempted",
+            task_id=task_id,
+            delivery=delivery_id,
+            result=result,
+            status=record.get("status"),
+            error=record.get("error"),
+        )

@@ -61,7 +61,7 @@ class WakeWorker(Worker):
             return
         ids = await self.pool.lpop(self.jobs_key, free)
         if not ids:
-            popped = await self.pool.blpop([self.jobs_key], timeout=self.poll_delay_s)
+            popped = await self.pool.blpop([self.jobs_key], timeout=self.poll_delay_s)  # type: ignore[arg-type]
             ids = [popped[1]] if popped else []
         if ids:
             await self.start_jobs(ids)

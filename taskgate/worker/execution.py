@@ -49,7 +49,11 @@ class Attempt:
 
 class TaskRunner:
     def __init__(
-        self, tasks: TaskService, accounts: AccountRegistry, providers: dict[str, Provider], settings: Settings,
+        self,
+        tasks: TaskService,
+        accounts: AccountRegistry,
+        providers: dict[str, Provider],
+        settings: Settings,
         health: AccountHealth,
     ) -> None:
         self.tasks, self.accounts, self.providers, self.settings = tasks, accounts, providers, settings
@@ -95,28 +99,51 @@ class TaskRunner:
         except UserCancelled:
             if task.upstream_id or run.task.upstream_id:
                 await self._cancel_upstream(run)
-            return str(await self.tasks.finish(task.task_id, task.attempt, Outcome.CANCELLED,
-                                               error=_error(499, "cancelled", "cancelled by the user")))
+            return str(
+                await self.tasks.finish(
+                    task.task_id,
+                    task.attempt,
+                    Outcome.CANCELLED,
+                    error=_error(499, "cancelled", "cancelled by the user"),
+                )
+            )
         except ProviderError as exc:
             return await self._finish_error(run, exc)
         if status.state == UpstreamState.COMPLETED:
-            return str(await self.tasks.finish(task.task_id, task.attempt, Outcome.COMPLETED,
-                                               output=status.output or {}))
-        return await self._finish_error(run, status.error or ProviderError(ErrorKind.TRANSIENT, "upstream failed"))
+            return str(
+                await self.tasks.finish(
+                    task.task_id, task.attempt, Outcome.COMPLETED, output=status.output or {}
+                )
+            )
+        return await self._finish_error(
+            run, status.error or ProviderError(ErrorKind.TRANSIENT, "upstream failed")
+        )
 
     async def _submit(self, run: Attempt) -> str:
         task = run.task
-        request = UpstreamRequest(model=task.model, task_type=task.task_type, mode=task.lane,
-                                  input=task.input, idempotency_key=task.task_id)
+        request = UpstreamRequest(
+            model=task.model,
+            task_type=task.task_type,
+            mode=task.lane,
+            input=task.input,
+            idempotency_key=task.task_id,
+        )
         upstream_id = await run.provider.submit(run.access, request)
         run.task.upstream_id = upstream_id
         if await self.tasks.record_progress(task.task_id, task.attempt, upstream_id=upstream_id, progress=0):
             raise UserCancelled
-        log.info("upstream_submitted", task_id=task.task_id, attempt=task.attempt, upstream_id=upstream_id,
-                 account_id=run.access.account_id)
+        log.info(
+            "upstream_submitted",
+            task_id=task.task_id,
+            attempt=task.attempt,
+            upstream_id=upstream_id,
+            account_id=run.access.account_id,
+        )
         return upstream_id
 
-    async def _poll_until_done(self, run: Attempt, upstream_id: str, cancelled: asyncio.Event) -> UpstreamStatus:
+    async def _poll_until_done(
+        self, run: Attempt, upstream_id: str, cancelled: asyncio.Event
+    ) -> UpstreamStatus:
         interval, failures, last_progress = self.settings.upstream_poll_interval_s, 0, -1
         while True:
             if cancelled.is_set():
@@ -133,8 +160,9 @@ class TaskRunner:
                 return status
             if status.progress > last_progress:
                 last_progress = status.progress
-                if await self.tasks.record_progress(run.task.task_id, run.task.attempt,
-                                                    progress=status.progress, notify=True):
+                if await self.tasks.record_progress(
+                    run.task.task_id, run.task.attempt, progress=status.progress, notify=True
+                ):
                     raise UserCancelled
             await asyncio.sleep(interval)
             interval = min(interval * 1.5, MAX_POLL_INTERVAL_S)
@@ -142,15 +170,23 @@ class TaskRunner:
     async def _finish_error(self, run: Attempt, exc: ProviderError) -> str:
         task = run.task
         err = _error(_error_code(exc.kind), str(exc), exc.raw or str(exc))
-        log.warning("upstream_error", task_id=task.task_id, attempt=task.attempt, kind=str(exc.kind),
-                    account_id=run.access.account_id)
+        log.warning(
+            "upstream_error",
+            task_id=task.task_id,
+            attempt=task.attempt,
+            kind=str(exc.kind),
+            account_id=run.access.account_id,
+        )
         if exc.kind == ErrorKind.INCORRECT:
             outcome = Outcome.INCORRECT
         else:
             await self._account_problem(run.access.account_id, exc)
             outcome = Outcome.RETRY
-        return str(await self.tasks.finish(task.task_id, task.attempt, outcome, error=err,
-                                           blame_account=outcome == Outcome.RETRY))
+        return str(
+            await self.tasks.finish(
+                task.task_id, task.attempt, outcome, error=err, blame_account=outcome == Outcome.RETRY
+            )
+        )
 
     async def _account_problem(self, account_id: str, exc: ProviderError) -> None:
         """S9: let the account's health decide (cooldown, captcha, ban, quota, relax only)."""

@@ -15,8 +15,8 @@ from taskgate.providers import build_provider
 from taskgate.providers.base import Provider
 from taskgate.services import Services, build_services
 from taskgate.settings import Settings
-from taskgate.worker.arq_worker import WakeWorker, job_deserializer, job_serializer
 from taskgate.webhooks.outbox import WebhookDispatcher
+from taskgate.worker.arq_worker import WakeWorker, job_deserializer, job_serializer
 from taskgate.worker.execution import TaskRunner
 
 log = structlog.get_logger(__name__)
@@ -40,7 +40,7 @@ def build_worker(settings: Settings, services: Services, providers: dict[str, Pr
     health = AccountHealth(services.redis, services.scripts, services.keys, settings)
     runner = TaskRunner(services.tasks, services.accounts, providers, settings, health)
     return WakeWorker(
-        functions=[run_task],  # type: ignore[list-item]
+        functions=[run_task],
         keys=services.keys,
         queue_name=services.keys.arq_queue(),
         redis_settings=arq_redis_settings(settings),

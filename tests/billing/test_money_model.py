@@ -34,7 +34,9 @@ class ModelUser:
     relax_limit: int
     incorrect_limit: int
     penalty: str
-    bal: dict[str, dict[str, int]] = field(default_factory=lambda: {u: dict.fromkeys(FIELDS, 0) for u in UNITS})
+    bal: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {u: dict.fromkeys(FIELDS, 0) for u in UNITS}
+    )
     daily: dict[int, dict[str, int]] = field(default_factory=dict)
 
     def day(self, d: int) -> dict[str, int]:
@@ -78,25 +80,41 @@ class MoneyMachine(RuleBasedStateMachine):
             async for key in self.redis.scan_iter(match=self.keys.pattern()):
                 await self.redis.delete(key)
             await self.redis.aclose()
+
         self.run(clean())
         self.loop.close()
 
     # --- rules -----------------------------------------------------------------------------
-    @rule(plan=st.sampled_from(["free", "developer"]), credits=st.integers(0, 3000), quota=st.integers(0, 300))
+    @rule(
+        plan=st.sampled_from(["free", "developer"]), credits=st.integers(0, 3000), quota=st.integers(0, 300)
+    )
     def add_user(self, plan: str, credits: int, quota: int) -> None:
         if len(self.users) >= 3:
             return
         limits = {"relax_limit": 1, "incorrect_limit": 1}
-        uid = self.run(make_user(self.redis, self.scripts, self.keys, plan=plan, cap=1000,
-                                 wallets={"credits": credits, "mj_quota": quota}, **limits))
+        uid = self.run(
+            make_user(
+                self.redis,
+                self.scripts,
+                self.keys,
+                plan=plan,
+                cap=1000,
+                wallets={"credits": credits, "mj_quota": quota},
+                **limits,
+            )
+        )
         m = ModelUser(plan, 1, 1, "block" if plan == "free" else "no_refund")
         for unit, amount in (("credits", credits), ("mj_quota", quota)):
             m.bal[unit]["available"] = m.bal[unit]["deposited"] = amount
         self.users[uid] = m
 
     @precondition(lambda self: self.users)
-    @rule(data=st.data(), lane=st.sampled_from(["relax", "fast", "turbo"]), price=st.integers(0, 120),
-          unit=st.sampled_from(UNITS))
+    @rule(
+        data=st.data(),
+        lane=st.sampled_from(["relax", "fast", "turbo"]),
+        price=st.integers(0, 120),
+        unit=st.sampled_from(UNITS),
+    )
     def create(self, data: st.DataObject, lane: str, price: int, unit: str) -> None:
         uid = data.draw(st.sampled_from(list(self.users)))
         m, day = self.users[uid], self.users[uid].day(self.day)
@@ -105,8 +123,19 @@ class MoneyMachine(RuleBasedStateMachine):
         expected_block = m.penalty == "block" and day["incorrect"] >= m.incorrect_limit
         amount = price * 2 if relax and day["relax_used"] >= m.relax_limit + day["relax_bonus"] else price
         try:
-            task_id = self.run(enqueue(self.scripts, self.keys, uid, lane=lane, unit=unit, price=price,
-                                       relax=relax, now=self.now, bonus=bonus))
+            task_id = self.run(
+                enqueue(
+                    self.scripts,
+                    self.keys,
+                    uid,
+                    lane=lane,
+                    unit=unit,
+                    price=price,
+                    relax=relax,
+                    now=self.now,
+                    bonus=bonus,
+                )
+            )
         except IncorrectTaskLimit:
             assert expected_block
             return
@@ -140,8 +169,9 @@ class MoneyMachine(RuleBasedStateMachine):
 
     @rule()
     def dispatch(self) -> None:
-        for d in self.run(Dispatcher(self.redis, self.scripts, self.keys, self.settings)
-                          .dispatch(100, now_ms=self.now)):
+        for d in self.run(
+            Dispatcher(self.redis, self.scripts, self.keys, self.settings).dispatch(100, now_ms=self.now)
+        ):
             t = self.tasks[d.task_id]
             assert t.status == "pending"
             t.status, t.attempt = "processing", d.attempt
@@ -151,9 +181,13 @@ class MoneyMachine(RuleBasedStateMachine):
     def finish(self, data: st.DataObject, outcome: str) -> None:
         task_id = data.draw(st.sampled_from([k for k, t in self.tasks.items() if t.status == "processing"]))
         t = self.tasks[task_id]
-        res = self.run(self.scripts.call(
-            "finish_task", keys=[self.keys.task(task_id), self.keys.task_failed_accounts(task_id)],
-            args=[self.keys.base, self.now, task_id, t.attempt, outcome, json.dumps({}), "", 10, "0"]))
+        res = self.run(
+            self.scripts.call(
+                "finish_task",
+                keys=[self.keys.task(task_id), self.keys.task_failed_accounts(task_id)],
+                args=[self.keys.base, self.now, task_id, t.attempt, outcome, json.dumps({}), "", 10, "0"],
+            )
+        )
         if outcome == "retry":
             assert res[1] == "pending"
             t.status = "pending"
@@ -179,8 +213,13 @@ class MoneyMachine(RuleBasedStateMachine):
     def cancel_pending(self, data: st.DataObject) -> None:
         task_id = data.draw(st.sampled_from([k for k, t in self.tasks.items() if t.status == "pending"]))
         t = self.tasks[task_id]
-        self.run(self.scripts.call("cancel_task", keys=[self.keys.task(task_id)],
-                                   args=[self.keys.base, self.now, task_id, t.user]))
+        self.run(
+            self.scripts.call(
+                "cancel_task",
+                keys=[self.keys.task(task_id)],
+                args=[self.keys.base, self.now, task_id, t.user],
+            )
+        )
         b = self.users[t.user].bal[t.unit]
         b["frozen"] -= t.frozen
         b["available"] += t.frozen
@@ -190,8 +229,13 @@ class MoneyMachine(RuleBasedStateMachine):
     @rule(data=st.data(), unit=st.sampled_from(UNITS), amount=st.integers(1, 2000))
     def top_up(self, data: st.DataObject, unit: str, amount: int) -> None:
         uid = data.draw(st.sampled_from(list(self.users)))
-        self.run(self.scripts.call("adjust_wallet", keys=[self.keys.wallet(uid), self.keys.ledger(uid)],
-                                   args=[self.now, uid, unit, amount, "top_up", "test"]))
+        self.run(
+            self.scripts.call(
+                "adjust_wallet",
+                keys=[self.keys.wallet(uid), self.keys.ledger(uid)],
+                args=[self.now, uid, unit, amount, "top_up", "test"],
+            )
+        )
         b = self.users[uid].bal[unit]
         b["available"] += amount
         b["deposited"] += amount
@@ -207,8 +251,10 @@ class MoneyMachine(RuleBasedStateMachine):
             for unit in UNITS:
                 real = self.run(wallet(self.redis, self.keys, uid, unit))
                 assert real == m.bal[unit], (unit, real, m.bal[unit])
-                assert (real["deposited"] + real["converted_in"]
-                        == real["available"] + real["frozen"] + real["consumed"] + real["converted_out"])
+                assert (
+                    real["deposited"] + real["converted_in"]
+                    == real["available"] + real["frozen"] + real["consumed"] + real["converted_out"]
+                )
                 assert min(real["available"], real["frozen"], real["consumed"]) >= 0
             if all(t.status == "done" for t in self.tasks.values() if t.user == uid):
                 assert all(m.bal[u]["frozen"] == 0 for u in UNITS)
@@ -217,6 +263,7 @@ class MoneyMachine(RuleBasedStateMachine):
 def test_money_model(redis_url: str) -> None:
     MoneyMachine.redis_url = redis_url
     run = MoneyMachine.TestCase()
-    run.settings = settings(max_examples=150, stateful_step_count=50, deadline=None,
-                            suppress_health_check=list(HealthCheck))
+    run.settings = settings(
+        max_examples=150, stateful_step_count=50, deadline=None, suppress_health_check=list(HealthCheck)
+    )
     run.runTest()

@@ -35,11 +35,19 @@ class System:
         return await self.services.users.create(plan, **kwargs)
 
     async def shared_account(self, capacity: int = 10, **kwargs: Any) -> str:
-        spec = AccountSpec(owner="shared", provider="sim", base_url=self.sim_url,
-                           api_key=SecretStr(f"sim-key-{capacity}-{id(kwargs)}"), capacity=capacity, **kwargs)
+        spec = AccountSpec(
+            owner="shared",
+            provider="sim",
+            base_url=self.sim_url,
+            api_key=SecretStr(f"sim-key-{capacity}-{id(kwargs)}"),
+            capacity=capacity,
+            **kwargs,
+        )
         return await self.services.accounts.add(spec)
 
-    async def call(self, method: str, path: str, api_key: str | None = None, **kwargs: Any) -> tuple[int, dict]:
+    async def call(
+        self, method: str, path: str, api_key: str | None = None, **kwargs: Any
+    ) -> tuple[int, dict]:
         headers = dict(kwargs.pop("headers", {}))
         if api_key is not None:
             headers["x-api-key"] = api_key
@@ -66,11 +74,19 @@ async def _serve(app: web.Application, port: int) -> web.AppRunner:
 
 @pytest.fixture
 def system_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={
-        "api_port": free_port(), "sim_port": free_port(), "sim_latency_turbo_s": 0.05,
-        "sim_latency_fast_s": 0.1, "sim_latency_relax_s": 0.2, "renew_interval_s": 0.2,
-        "lease_ms": 3000, "sweep_interval_s": 0.2, "upstream_poll_interval_s": 0.02,
-    })
+    return settings.model_copy(
+        update={
+            "api_port": free_port(),
+            "sim_port": free_port(),
+            "sim_latency_turbo_s": 0.05,
+            "sim_latency_fast_s": 0.1,
+            "sim_latency_relax_s": 0.2,
+            "renew_interval_s": 0.2,
+            "lease_ms": 3000,
+            "sweep_interval_s": 0.2,
+            "upstream_poll_interval_s": 0.02,
+        }
+    )
 
 
 @pytest.fixture

@@ -24,7 +24,13 @@ async def test_freeze_and_queue(redis, scripts, keys):
     t = await task_fields(redis, keys, task_id)
     assert t["status"] == "pending" and t["frozen"] == "14" and t["unit"] == "mj_quota"
     assert await wallet(redis, keys, user, "mj_quota") == {
-        "available": 86, "frozen": 14, "consumed": 0, "deposited": 100, "converted_in": 0, "converted_out": 0}
+        "available": 86,
+        "frozen": 14,
+        "consumed": 0,
+        "deposited": 100,
+        "converted_in": 0,
+        "converted_out": 0,
+    }
     entries = await redis.xrange(keys.ledger(user))
     assert [e[1][b"kind"] for e in entries] == [b"top_up", b"freeze"]
     assert entries[-1][1][b"available"] == b"86" and entries[-1][1][b"task"] == task_id.encode()
@@ -64,7 +70,10 @@ async def test_b7_converts_2100_then_700(redis, scripts, keys):
     assert q["available"] == 36 + 200 - 14
     assert (await wallet(redis, keys, user, "credits"))["available"] == 0
     assert q["converted_in"] == 800
-    assert q["available"] + q["frozen"] + q["consumed"] + q["converted_out"] == q["deposited"] + q["converted_in"]
+    assert (
+        q["available"] + q["frozen"] + q["consumed"] + q["converted_out"]
+        == q["deposited"] + q["converted_in"]
+    )
 
 
 async def test_b7_no_conversion_at_or_above_100(redis, scripts, keys):

@@ -17,9 +17,19 @@ T0 = 1_800_000_000_000
 
 async def finish(scripts, keys, task_id, attempt, outcome, *, blame=False, max_attempts=3, now=""):
     return await scripts.call(
-        "finish_task", keys=[keys.task(task_id), keys.task_failed_accounts(task_id)],
-        args=[keys.base, now, task_id, attempt, outcome, json.dumps({"image_url": "x"}), "", max_attempts,
-              "1" if blame else "0"],
+        "finish_task",
+        keys=[keys.task(task_id), keys.task_failed_accounts(task_id)],
+        args=[
+            keys.base,
+            now,
+            task_id,
+            attempt,
+            outcome,
+            json.dumps({"image_url": "x"}),
+            "",
+            max_attempts,
+            "1" if blame else "0",
+        ],
     )
 
 
@@ -53,7 +63,8 @@ async def test_failed_refunds(redis, scripts, keys, settings):
 async def test_fifty_concurrent_settles_move_money_once(redis, scripts, keys, settings):
     user, task_id, _ = await one_dispatched(redis, scripts, keys, settings)
     results = await asyncio.gather(
-        *[finish(scripts, keys, task_id, 1, "completed") for _ in range(50)], return_exceptions=True)
+        *[finish(scripts, keys, task_id, 1, "completed") for _ in range(50)], return_exceptions=True
+    )
     assert sum(1 for r in results if not isinstance(r, Exception)) == 1
     assert all(isinstance(r, AlreadyFinal) for r in results if isinstance(r, Exception))
     kinds = [e[1][b"kind"] for e in await redis.xrange(keys.ledger(user))]
@@ -65,8 +76,9 @@ async def test_stale_attempt_is_refused(redis, scripts, keys, settings):
     with pytest.raises(StaleAttempt):
         await finish(scripts, keys, task_id, 2, "completed")
     with pytest.raises(StaleAttempt):
-        await scripts.call("renew_lease", keys=[keys.task(task_id), keys.leases()],
-                           args=[keys.base, "", task_id, 7, 30_000])
+        await scripts.call(
+            "renew_lease", keys=[keys.task(task_id), keys.leases()], args=[keys.base, "", task_id, 7, 30_000]
+        )
 
 
 async def test_retry_moves_to_another_account_without_new_charge(redis, scripts, keys, settings):
@@ -94,7 +106,9 @@ async def test_retry_exhausted_fails_and_refunds(redis, scripts, keys, settings)
 
 
 async def test_b6_paid_plan_past_limit_keeps_frozen_credits(redis, scripts, keys, settings):
-    user = await make_user(redis, scripts, keys, plan="developer", wallets={"mj_quota": 100}, incorrect_limit=1)
+    user = await make_user(
+        redis, scripts, keys, plan="developer", wallets={"mj_quota": 100}, incorrect_limit=1
+    )
     await make_account(scripts, keys, capacity=5)
     d = Dispatcher(redis, scripts, keys, settings)
     ids = [await enqueue(scripts, keys, user, price=10) for _ in range(2)]
@@ -139,8 +153,9 @@ async def test_lease_expiry_resumes_upstream_job_on_same_account(redis, scripts,
     task_id = await enqueue(scripts, keys, user, price=14)
     d = Dispatcher(redis, scripts, keys, settings)
     await d.dispatch()
-    await scripts.call("record_progress", keys=[keys.task(task_id)],
-                       args=[keys.base, "", task_id, 1, "up-123", 10, "0"])
+    await scripts.call(
+        "record_progress", keys=[keys.task(task_id)], args=[keys.base, "", task_id, 1, "up-123", 10, "0"]
+    )
     await d.reap(now_ms=T0 * 2)
     [again] = await d.dispatch()
     assert again.account_id == acc
@@ -159,8 +174,11 @@ async def test_reap_gives_up_after_max_attempts(redis, scripts, keys, settings):
 async def test_renew_extends_every_lease(redis, scripts, keys, settings):
     user, task_id, d = await one_dispatched(redis, scripts, keys, settings)
     before = await redis.zscore(keys.leases(), task_id)
-    res = await scripts.call("renew_lease", keys=[keys.task(task_id), keys.leases()],
-                             args=[keys.base, str(int(before) + 5000), task_id, 1, 30_000])
+    res = await scripts.call(
+        "renew_lease",
+        keys=[keys.task(task_id), keys.leases()],
+        args=[keys.base, str(int(before) + 5000), task_id, 1, 30_000],
+    )
     deadline = int(res[1])
     assert deadline == int(before) + 5000 + 30_000
     for key in (keys.leases(), keys.user_leases(user), keys.account_leases(d.account_id)):
@@ -190,8 +208,9 @@ async def test_cancel_processing_flags_the_worker(redis, scripts, keys, settings
     user, task_id, _ = await one_dispatched(redis, scripts, keys, settings)
     res = await scripts.call("cancel_task", keys=[keys.task(task_id)], args=[keys.base, "", task_id, user])
     assert res[1] == "processing"
-    renewed = await scripts.call("renew_lease", keys=[keys.task(task_id), keys.leases()],
-                                 args=[keys.base, "", task_id, 1, 30_000])
+    renewed = await scripts.call(
+        "renew_lease", keys=[keys.task(task_id), keys.leases()], args=[keys.base, "", task_id, 1, 30_000]
+    )
     assert renewed[2] == 1
     await finish(scripts, keys, task_id, 1, "cancelled")
     assert (await wallet(redis, keys, user, "mj_quota"))["available"] == 100

@@ -166,4 +166,4 @@ async def test_cooled_down_account_is_used_again(redis, scripts, keys, settings,
     assert await d.dispatch(now_ms=T0 + 1000) == []
     await health.sweep(now_ms=T0 + 30_000)
     assert [x.task_id for x in await d.dispatch(now_ms=T0 + 30_001)] == [task_id]
-    assert AccountState.ACTIVE == (await state(redis, keys, acc))["state"]
+    assert (await state(redis, keys, acc))["state"] == AccountState.ACTIVE

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections import Counter, defaultdict
+from collections import Counter
 
 from redis.asyncio import Redis
 

@@ -92,7 +92,9 @@ async def test_delivers_signed_current_state(redis, scripts, keys, settings, rec
     assert [a["status"] for a in attempts] == [200, 200] and all("latency_ms" in a for a in attempts)
 
 
-async def test_retry_schedule_and_no_older_status_after_newer(redis, scripts, keys, settings, receiver, sender):
+async def test_retry_schedule_and_no_older_status_after_newer(
+    redis, scripts, keys, settings, receiver, sender
+):
     r, url = receiver
     r.responses = [500]
     task_id, _ = await running_task(redis, scripts, keys, settings, url)
@@ -158,7 +160,9 @@ async def test_timeouts_are_failures(redis, scripts, keys, settings, receiver, s
 
 async def test_private_destination_refused_unless_allowed(redis, scripts, keys, settings, receiver):
     r, url = receiver
-    strict = WebhookDispatcher(redis, scripts, keys, settings.model_copy(update={"webhook_allow_private": False}))
+    strict = WebhookDispatcher(
+        redis, scripts, keys, settings.model_copy(update={"webhook_allow_private": False})
+    )
     try:
         task_id, _ = await running_task(redis, scripts, keys, settings, url)
         await strict.run_due(now_ms=T0)
@@ -173,8 +177,10 @@ async def test_at_least_once_after_a_crashed_sender(redis, scripts, keys, settin
     r, url = receiver
     task_id, _ = await running_task(redis, scripts, keys, settings, url)
     claimed = await scripts.call(  # a sender claims, then dies before posting
-        "claim_deliveries", keys=[keys.webhook_outbox(), keys.webhook_sent_seq(), keys.webhook_inflight()],
-        args=[keys.base, T0, 10, CLAIM_MS])
+        "claim_deliveries",
+        keys=[keys.webhook_outbox(), keys.webhook_sent_seq(), keys.webhook_inflight()],
+        args=[keys.base, T0, 10, CLAIM_MS],
+    )
     assert claimed[2] == f"{task_id}:1"
     assert await sender.run_due(now_ms=T0 + 1000) == 0  # still claimed
     assert await sender.run_due(now_ms=T0 + CLAIM_MS + 1) == 1

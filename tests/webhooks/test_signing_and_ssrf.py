@@ -16,8 +16,14 @@ from taskgate.webhooks.ssrf import ForbiddenDestination, GuardedResolver, addres
 @pytest.mark.parametrize("secret", ["plain-goapi-secret", "whsec_" + base64.b64encode(b"k" * 24).decode()])
 def test_signature_verifies_with_the_reference_package(secret):
     body, msg_id, ts = b'{"timestamp":1,"data":{"task_id":"t"}}', "t:1", 1_800_000_000
-    headers = {"webhook-id": msg_id, "webhook-timestamp": str(ts), "webhook-signature": sign(secret, msg_id, ts, body)}
-    ref_secret = secret if secret.startswith("whsec_") else "whsec_" + base64.b64encode(secret.encode()).decode()
+    headers = {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(ts),
+        "webhook-signature": sign(secret, msg_id, ts, body),
+    }
+    ref_secret = (
+        secret if secret.startswith("whsec_") else "whsec_" + base64.b64encode(secret.encode()).decode()
+    )
     wh = Webhook(ref_secret)
     assert wh.sign(msg_id, _dt(ts), body.decode()) == headers["webhook-signature"]
     assert verify_request(headers, body, secret, now=ts)["data"]["task_id"] == "t"
@@ -43,9 +49,24 @@ def test_forged_or_stale_signatures_are_refused():
         verify_request({"webhook-id": "id"}, body, "s")
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254",
-                                     "0.0.0.0", "100.64.0.1", "224.0.0.1", "::1", "fe80::1", "fc00::1",
-                                     "::ffff:127.0.0.1", "::ffff:10.0.0.1"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "0.0.0.0",
+        "100.64.0.1",
+        "224.0.0.1",
+        "::1",
+        "fe80::1",
+        "fc00::1",
+        "::ffff:127.0.0.1",
+        "::ffff:10.0.0.1",
+    ],
+)
 def test_special_addresses(address):
     assert address_is_special(address)
     with pytest.raises(ForbiddenDestination):
@@ -58,7 +79,9 @@ def test_public_addresses_pass(address):
     assert not address_is_special(address)
 
 
-@pytest.mark.parametrize("url", ["ftp://example.com/x", "file:///etc/passwd", "http:///nohost", "javascript:x"])
+@pytest.mark.parametrize(
+    "url", ["ftp://example.com/x", "file:///etc/passwd", "http:///nohost", "javascript:x"]
+)
 def test_non_http_urls_are_refused_even_when_private_is_allowed(url):
     with pytest.raises(ForbiddenDestination):
         check_url(url, allow_private=True)
@@ -75,8 +98,10 @@ class FakeResolver:
         self.addresses = addresses
 
     async def resolve(self, host, port=0, family=socket.AF_INET):
-        return [{"hostname": host, "host": a, "port": port, "family": family, "proto": 0, "flags": 0}
-                for a in self.addresses]
+        return [
+            {"hostname": host, "host": a, "port": port, "family": family, "proto": 0, "flags": 0}
+            for a in self.addresses
+        ]
 
     async def close(self):
         return None
@@ -96,5 +121,9 @@ def test_reference_package_verifies_a_fresh_delivery():
     import time
 
     secret, body, ts = "goapi-secret", b'{"data":{}}', int(time.time())
-    headers = {"webhook-id": "t:2", "webhook-timestamp": str(ts), "webhook-signature": sign(secret, "t:2", ts, body)}
+    headers = {
+        "webhook-id": "t:2",
+        "webhook-timestamp": str(ts),
+        "webhook-signature": sign(secret, "t:2", ts, body),
+    }
     Webhook("whsec_" + base64.b64encode(secret.encode()).decode()).verify(body, headers)
