@@ -165,7 +165,7 @@ class UserService:
 
     async def update(self, user_id: str, *, plan: str | None = None, failover: bool | None = None,
                      service_mode: str | None = None, webhook_endpoint: str | None = None,
-                     notify_endpoint: str | None = None) -> UserRecord:
+                     notify_endpoint: str | None = None, notify_secret: str | None = None) -> UserRecord:
         user = await self.get(user_id)
         changes: dict[str, str] = {}
         if plan is not None or failover is not None:
@@ -176,6 +176,8 @@ class UserService:
             changes["webhook"] = _url_or_empty("webhook_endpoint", webhook_endpoint)
         if notify_endpoint is not None:
             changes["notify_endpoint"] = _url_or_empty("notify_endpoint", notify_endpoint)
+        if notify_secret is not None:  # signs account notifications (never returned by any API)
+            changes["notify_secret"] = notify_secret
         if changes:
             await self.redis.hset(self.keys.user(user_id), mapping=changes)
         return await self.get(user_id)

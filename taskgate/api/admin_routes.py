@@ -37,6 +37,7 @@ class UserChanges(BaseModel):
     service_mode: str | None = None
     webhook_endpoint: str | None = None
     notify_endpoint: str | None = None
+    notify_secret: str | None = Field(None, max_length=200)
 
 
 class WalletChange(BaseModel):

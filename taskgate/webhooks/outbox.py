@@ -27,6 +27,7 @@ log = structlog.get_logger(__name__)
 RETRY_DELAYS_S = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 14 * 3600, 20 * 3600, 24 * 3600)
 CLAIM_MS = 60_000  # longer than any attempt (timeout), so a live sender never loses its claim
 IDLE_WAIT_S = 0.1
+NOTIFICATION_PREFIX = "account:"  # deliveries of account notifications use this subject
 
 
 async def list_attempts(redis: Redis, keys: Keys, task_id: str) -> list[dict[str, Any]]:
@@ -87,24 +88,29 @@ class WebhookDispatcher:
         await asyncio.gather(*(self._deliver(d, t, a, now) for d, t, a in claims))
         return len(claims)
 
-    async def _deliver(self, delivery_id: str, task_id: str, attempts: int, now_ms: int) -> None:
-        raw = await self.redis.hgetall(self.keys.task(task_id))
+    async def _payload(self, delivery_id: str, subject: str) -> tuple[str, str, int, dict[str, Any]]:
+        """(endpoint, secret, seq, data) of a delivery: a task's current state, or an account
+        notification (subject "account:<owner>", DESIGN.md §7)."""
+        if subject.startswith(NOTIFICATION_PREFIX):
+            raw = await self.redis.hgetall(self.keys.webhook_delivery(delivery_id))
+            d = {k.decode(): v.decode() for k, v in raw.items()}
+            event = json.loads(d.get("event") or "{}")
+            return d.get("endpoint", ""), d.get("secret", ""), int(d.get("seq") or 0), event
+        raw = await self.redis.hgetall(self.keys.task(subject))
         task = {k.decode(): v.decode() for k, v in raw.items()}
-        endpoint, secret = task.get("webhook_endpoint", ""), task.get("webhook_secret", "")
+        if not task:
+            return "", "", 0, {}
+        record = TaskRecord.from_hash(task)
+        data = await self.view(record) if self.view else record.to_api()
         seq = int(task.get("status_seq") or 0)
+        return task.get("webhook_endpoint", ""), task.get("webhook_secret", ""), seq, data
+
+    async def _deliver(self, delivery_id: str, task_id: str, attempts: int, now_ms: int) -> None:
+        endpoint, secret, seq, data = await self._payload(delivery_id, task_id)
         if not endpoint or await self.redis.sismember(self.keys.webhook_disabled(), endpoint):
-            await self._record(
-                delivery_id,
-                task_id,
-                "give_up",
-                seq,
-                now_ms,
-                {"status": None, "error": "endpoint disabled (410 Gone earlier)"},
-            )
+            error = "endpoint disabled (410 Gone earlier)" if endpoint else "no endpoint"
+            await self._record(delivery_id, task_id, "give_up", seq, now_ms, {"status": None, "error": error})
             return
-        data = (
-            await self.view(TaskRecord.from_hash(task)) if self.view else TaskRecord.from_hash(task).to_api()
-        )
         body = json.dumps({"timestamp": now_ms // 1000, "data": data}, separators=(",", ":")).encode()
         status, error, latency_ms = await self._post(endpoint, secret, delivery_id, now_ms // 1000, body)
         record = {
@@ -114,7 +120,7 @@ class WebhookDispatcher:
             "error": error,
             "latency_ms": latency_ms,
             "at": now_ms,
-            "task_status": data["status"],
+            "task_status": data.get("status") or data.get("state"),
         }
         if status is not None and 200 <= status < 300:
             await self._record(delivery_id, task_id, "delivered", seq, now_ms, record)

@@ -185,3 +185,22 @@ async def test_at_least_once_after_a_crashed_sender(redis, scripts, keys, settin
     assert await sender.run_due(now_ms=T0 + 1000) == 0  # still claimed
     assert await sender.run_due(now_ms=T0 + CLAIM_MS + 1) == 1
     assert [x["status"] for x in r.received] == ["processing"]
+
+
+async def test_account_notifications_reach_the_owner(redis, scripts, keys, settings, receiver, sender):
+    from taskgate.pool.health import AccountHealth
+    from taskgate.providers.base import ErrorKind
+
+    r, url = receiver
+    owner = await make_user(redis, scripts, keys, notify_endpoint=url, notify_secret=SECRET)
+    acc = await make_account(scripts, keys, owner=owner)
+    shared = await make_account(scripts, keys)
+    health = AccountHealth(redis, scripts, keys, settings)
+    await health.report(acc, ErrorKind.CAPTCHA, now_ms=T0)
+    await health.report(shared, ErrorKind.BANNED, now_ms=T0)  # shared accounts notify nobody
+    await sender.run_due(now_ms=T0 + 1)
+    await health.report(acc, ErrorKind.BANNED, now_ms=T0 + 2)
+    await sender.run_due(now_ms=T0 + 3)
+    assert [(e["account_id"], e["old_state"], e["state"]) for e in r.received] == [
+        (acc, "active", "needs_captcha"), (acc, "needs_captcha", "banned")]
+    assert r.headers[0]["webhook-id"] == f"account:{owner}:000000000001"

@@ -46,9 +46,11 @@ elseif kind == 'fast_hours' then
     redis.call('HSET', account_key, 'modes', 'relax')
     acc.modes = 'relax'
     avail_refresh(base, id, now, acc)
+    local why = 'fast hours exhausted: relax only'
     redis.call('XADD', base .. ':account_events:' .. acc.owner, 'MAXLEN', '~', 1000, '*', 'ts', tostring(now),
-      'account_id', id, 'old_state', acc.state, 'state', acc.state, 'reason', 'fast hours exhausted: relax only',
-      'by', 'health')
+      'account_id', id, 'old_state', acc.state, 'state', acc.state, 'reason', why, 'by', 'health')
+    notify_owner(base, acc.owner, cjson.encode({type = 'account_modes', account_id = id, modes = 'relax',
+      reason = why, ts = now}), now)
   end
 else  -- transient: a rolling window; past the threshold a cooldown that doubles while failures go on
   redis.call('ZADD', failures, now, now .. ':' .. redis.call('HINCRBY', account_key, 'failure_seq', 1))

@@ -1,4 +1,5 @@
 -- Account state changes (S9). Needs common.lua, flows.lua, avail.lua.
+--- @include "webhooks/lua/lib/notify.lua"
 
 -- Move an account to `state` (cooling_down until `until_ms`, never shortened), refresh its place
 -- in the index (waking flows that wait for it, or that must now choose again), record the
@@ -20,6 +21,8 @@ local function account_set_state(base, id, acc, state, until_ms, by, reason, now
   if old ~= state then
     redis.call('XADD', base .. ':account_events:' .. acc.owner, 'MAXLEN', '~', 1000, '*',
       'ts', tostring(now), 'account_id', id, 'old_state', old, 'state', state, 'reason', reason, 'by', by)
+    notify_owner(base, acc.owner, cjson.encode({type = 'account_state', account_id = id, old_state = old,
+      state = state, reason = reason, by = by, ts = now}), now)
     if state == 'active' then wake_scheduler(base) end
   end
   return old, state
