@@ -108,8 +108,8 @@ class WebhookDispatcher:
     async def _deliver(self, delivery_id: str, task_id: str, attempts: int, now_ms: int) -> None:
         endpoint, secret, seq, data = await self._payload(delivery_id, task_id)
         if not endpoint or await self.redis.sismember(self.keys.webhook_disabled(), endpoint):
-            error = "endpoint disabled (410 Gone earlier)" if endpoint else "no endpoint"
-            await self._record(delivery_id, task_id, "give_up", seq, now_ms, {"status": None, "error": error})
+            why = "endpoint disabled (410 Gone earlier)" if endpoint else "no endpoint"
+            await self._record(delivery_id, task_id, "give_up", seq, now_ms, {"status": None, "error": why})
             return
         body = json.dumps({"timestamp": now_ms // 1000, "data": data}, separators=(",", ":")).encode()
         status, error, latency_ms = await self._post(endpoint, secret, delivery_id, now_ms // 1000, body)
