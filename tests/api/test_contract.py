@@ -140,3 +140,13 @@ async def test_health_and_metrics(client):
     assert (await client.get("/readyz")).status == 200
     text = await (await client.get("/metrics")).text()
     assert "taskgate_http_requests_total" in text and "taskgate_ready_flows" in text
+
+
+async def test_skip_prompt_check_only_on_plans_with_the_feature(client, services):
+    payload = {**IMAGINE, "input": {"prompt": "a nude statue", "process_mode": "fast", "skip_prompt_check": True}}
+    _, paid_key = await services.users.create("developer", wallets={"mj_quota": 100})
+    _, free_key = await services.users.create("free", wallets={"mj_quota": 100})
+    status, _ = await post(client, "/api/v1/task", paid_key, json=payload)
+    assert status == 200  # B8: the developer plan may skip the checker
+    status, body = await post(client, "/api/v1/task", free_key, json=payload)
+    assert status == 400 and "banned word" in body["message"]
