@@ -6,8 +6,11 @@ import pytest
 
 from tests.api.conftest import snapshot
 
-IMAGINE = {"model": "midjourney", "task_type": "imagine",
-           "input": {"prompt": "a cat", "process_mode": "fast"}}
+IMAGINE = {
+    "model": "midjourney",
+    "task_type": "imagine",
+    "input": {"prompt": "a cat", "process_mode": "fast"},
+}
 
 
 @pytest.fixture
@@ -26,19 +29,27 @@ async def test_create_returns_the_task_in_the_envelope(client, user):
     assert body["data"]["status"] == "pending" and body["data"]["meta"]["usage"]["frozen"] == 14
 
 
-@pytest.mark.parametrize(("payload", "field"), [
-    ({"task_type": "imagine", "input": {"prompt": "x"}}, "model"),
-    ({"model": "midjourney", "task_type": "nope", "input": {"prompt": "x"}}, "task_type"),
-    ({"model": "nope", "task_type": "imagine", "input": {"prompt": "x"}}, "model"),
-    ({"model": "midjourney", "task_type": "imagine", "input": {"prompt": ""}}, "input.prompt"),
-    ({"model": "midjourney", "task_type": "imagine", "input": {"prompt": "x", "process_mode": "warp"}},
-     "input.process_mode"),
-    ({"model": "midjourney", "task_type": "imagine", "input": "text"}, "input"),
-    ({"model": "midjourney", "task_type": "describe", "input": {"image_url": "ftp://x/y.png"}},
-     "input.image_url"),
-])
-async def test_bad_input_is_400_naming_the_field_and_changes_nothing(client, user, redis, keys, payload,
-                                                                     field):
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"task_type": "imagine", "input": {"prompt": "x"}}, "model"),
+        ({"model": "midjourney", "task_type": "nope", "input": {"prompt": "x"}}, "task_type"),
+        ({"model": "nope", "task_type": "imagine", "input": {"prompt": "x"}}, "model"),
+        ({"model": "midjourney", "task_type": "imagine", "input": {"prompt": ""}}, "input.prompt"),
+        (
+            {"model": "midjourney", "task_type": "imagine", "input": {"prompt": "x", "process_mode": "warp"}},
+            "input.process_mode",
+        ),
+        ({"model": "midjourney", "task_type": "imagine", "input": "text"}, "input"),
+        (
+            {"model": "midjourney", "task_type": "describe", "input": {"image_url": "ftp://x/y.png"}},
+            "input.image_url",
+        ),
+    ],
+)
+async def test_bad_input_is_400_naming_the_field_and_changes_nothing(
+    client, user, redis, keys, payload, field
+):
     before = await snapshot(redis, keys)
     status, body = await post(client, "/api/v1/task", user[1], json=payload)
     assert status == 400 and body["code"] == 400
@@ -49,8 +60,9 @@ async def test_bad_input_is_400_naming_the_field_and_changes_nothing(client, use
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"", "\u00ff".encode("latin-1")])
 async def test_malformed_bodies_are_400(client, user, redis, keys, raw):
     before = await snapshot(redis, keys)
-    status, body = await post(client, "/api/v1/task", user[1], data=raw,
-                              headers={"content-type": "application/json"})
+    status, body = await post(
+        client, "/api/v1/task", user[1], data=raw, headers={"content-type": "application/json"}
+    )
     assert status == 400 and "body" in body["message"]
     assert await snapshot(redis, keys) == before
 
@@ -143,7 +155,10 @@ async def test_health_and_metrics(client):
 
 
 async def test_skip_prompt_check_only_on_plans_with_the_feature(client, services):
-    payload = {**IMAGINE, "input": {"prompt": "a nude statue", "process_mode": "fast", "skip_prompt_check": True}}
+    payload = {
+        **IMAGINE,
+        "input": {"prompt": "a nude statue", "process_mode": "fast", "skip_prompt_check": True},
+    }
     _, paid_key = await services.users.create("developer", wallets={"mj_quota": 100})
     _, free_key = await services.users.create("free", wallets={"mj_quota": 100})
     status, _ = await post(client, "/api/v1/task", paid_key, json=payload)

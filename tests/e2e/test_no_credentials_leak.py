@@ -29,18 +29,34 @@ def log_sink(monkeypatch):
 async def test_credentials_absent_from_responses_and_logs(system, log_sink):
     secret = "upstream-credential-7c1e9a"
     user_id, key = await system.user("developer", wallets={"mj_quota": 100}, failover=True)
-    acc = await system.services.accounts.add(AccountSpec(
-        owner=user_id, provider="sim", base_url=system.sim_url, api_key=SecretStr(secret), capacity=2))
+    acc = await system.services.accounts.add(
+        AccountSpec(
+            owner=user_id, provider="sim", base_url=system.sim_url, api_key=SecretStr(secret), capacity=2
+        )
+    )
     await system.shared_account(capacity=2)  # where the task fails over once its own account is out
     headers = {"x-admin-token": "test-admin-token"}
     responses = []
-    for path in ("/admin/v1/accounts", f"/admin/v1/accounts/{acc}", "/admin/v1/pool", f"/admin/v1/users/{user_id}"):
+    for path in (
+        "/admin/v1/accounts",
+        f"/admin/v1/accounts/{acc}",
+        "/admin/v1/pool",
+        f"/admin/v1/users/{user_id}",
+    ):
         status, body = await system.call("GET", path, headers=headers)
         assert status == 200
         responses.append(json.dumps(body))
-    _, body = await system.call("POST", "/api/v1/task", key, json={
-        "model": "midjourney", "task_type": "imagine", "config": {"service_mode": "private"},
-        "input": {"prompt": "mine [sim duration=0.05 outcome=captcha]", "process_mode": "fast"}})
+    _, body = await system.call(
+        "POST",
+        "/api/v1/task",
+        key,
+        json={
+            "model": "midjourney",
+            "task_type": "imagine",
+            "config": {"service_mode": "private"},
+            "input": {"prompt": "mine [sim duration=0.05 outcome=captcha]", "process_mode": "fast"},
+        },
+    )
     task = await system.wait_final(key, body["data"]["task_id"])
     responses.append(json.dumps(task))
     _, events = await system.call("GET", "/api/v1/account/notifications", key)
