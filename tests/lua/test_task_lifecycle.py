@@ -214,3 +214,28 @@ async def test_cancel_processing_flags_the_worker(redis, scripts, keys, settings
     assert renewed[2] == 1
     await finish(scripts, keys, task_id, 1, "cancelled")
     assert (await wallet(redis, keys, user, "mj_quota"))["available"] == 100
+
+
+async def test_day_rollover_resets_incorrect_counts_and_bonuses(redis, scripts, keys, settings):
+    """B5/B6 counters are per UTC day: at 00:00 UTC the block lifts and the day's bonus is gone."""
+    from taskgate.errors import IncorrectTaskLimit
+
+    day = 86_400_000
+    midnight = (T0 // day + 1) * day
+    free = await make_user(redis, scripts, keys, wallets={"mj_quota": 1000}, incorrect_limit=1)
+    paid = await make_user(redis, scripts, keys, plan="developer", wallets={"mj_quota": 1000}, relax_limit=0)
+    await make_account(scripts, keys, capacity=5)
+    d = Dispatcher(redis, scripts, keys, settings)
+    bad = await enqueue(scripts, keys, free, price=3, now=midnight - 2000)
+    good = await enqueue(scripts, keys, paid, price=14, bonus=True, now=midnight - 2000)
+    await d.dispatch(now_ms=midnight - 2000)
+    await finish(scripts, keys, bad, 1, "incorrect", now=midnight - 1000)
+    await finish(scripts, keys, good, 1, "completed", now=midnight - 1000)
+    with pytest.raises(IncorrectTaskLimit):  # the free user is blocked for the rest of the day
+        await enqueue(scripts, keys, free, price=3, now=midnight - 1)
+    today = await enqueue(scripts, keys, paid, lane="relax", price=3, relax=True, now=midnight - 1)
+    assert (await task_fields(redis, keys, today))["frozen"] == "3"  # the bonus: base price
+    # after midnight the block is lifted, and the bonus is gone (relax limit 0: double price)
+    await enqueue(scripts, keys, free, price=3, now=midnight)
+    tomorrow = await enqueue(scripts, keys, paid, lane="relax", price=3, relax=True, now=midnight)
+    assert (await task_fields(redis, keys, tomorrow))["frozen"] == "6"
