@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     worker_max_jobs: int = 200
     worker_poll_delay_s: float = 0.5  # upper bound; workers are woken on dispatch
     job_timeout_s: int = 3600
+    worker_shutdown_grace_s: float = 10.0  # on SIGTERM running attempts get this long, then are handed back
     upstream_poll_interval_s: float = 0.05
     upstream_timeout_s: float = 10.0
 

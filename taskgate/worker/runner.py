@@ -21,7 +21,6 @@ from taskgate.worker.execution import TaskRunner
 
 log = structlog.get_logger(__name__)
 
-SHUTDOWN_GRACE_S = 10.0  # in-flight attempts get this long to finish before they are handed back
 PROVIDER_NAMES = ("sim", "goapi")
 
 
@@ -69,7 +68,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({main, stopped}, return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
-        await _shutdown(worker, main)
+        await _shutdown(worker, main, settings.worker_shutdown_grace_s)
     finally:
         for task in background:
             task.cancel()
@@ -102,11 +101,11 @@ async def _probe_loop(settings: Settings, services: Services, providers: dict[st
             log.exception("account_probes_failed")
 
 
-async def _shutdown(worker: WakeWorker, main: asyncio.Task[None]) -> None:
+async def _shutdown(worker: WakeWorker, main: asyncio.Task[None], grace_s: float) -> None:
     """Stop taking jobs, let running attempts finish for a grace period, then hand the rest back."""
     worker.allow_pick_jobs = False
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(_running_done(worker), SHUTDOWN_GRACE_S)
+        await asyncio.wait_for(_running_done(worker), grace_s)
     for task in list(worker.tasks.values()):
         task.cancel()  # TaskRunner hands the attempt back on cancellation
     await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
