@@ -14,8 +14,6 @@ from collections import Counter
 import aiohttp
 import pytest
 
-from tests.redis_server import free_port
-
 N_TASKS = 12
 
 
@@ -104,6 +102,14 @@ async def submit_all(settings, services, duration):
     return user_id, ids
 
 
+async def sim_stats(settings):
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{settings.sim_port}/sim/stats") as resp,
+    ):
+        return await resp.json()
+
+
 async def statuses(services, ids):
     return [(await services.tasks.load(t)).status for t in ids]
 
@@ -144,10 +150,7 @@ async def test_kill_9_worker_mid_task_resumes_without_double_submit(cluster):
     assert set(await statuses(services, ids)) == {"completed"}
     attempts = [(await services.tasks.load(t)).attempt for t in ids]
     assert all(a >= 2 for a in attempts)  # each was re-dispatched after its lease expired
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"http://127.0.0.1:{settings.sim_port}/sim/stats") as resp:
-            stats = await resp.json()
-    assert stats["jobs_submitted"] == N_TASKS  # resumed by upstream id, never submitted twice
+    assert (await sim_stats(settings))["jobs_submitted"] == N_TASKS  # resumed by upstream id, never twice
     await check_settled_once(services, user_id, ids)
 
 
@@ -190,7 +193,5 @@ async def test_sigterm_hands_back_long_attempts_which_resume_elsewhere(cluster):
     finally:
         assert await stop_proc(second) == 0
     assert set(await statuses(services, ids)) == {"completed"}
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"http://127.0.0.1:{settings.sim_port}/sim/stats") as resp:
-            assert (await resp.json())["jobs_submitted"] == N_TASKS  # resumed, not submitted again
+    assert (await sim_stats(settings))["jobs_submitted"] == N_TASKS  # resumed, not submitted again
     await check_settled_once(services, user_id, ids)
