@@ -10,10 +10,14 @@ import asyncio
 import json
 from typing import Any
 
+import structlog
 from arq.worker import Worker
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from taskgate.store.keys import Keys
 
+log = structlog.get_logger(__name__)
 SCAN_INTERVAL_S = 5.0  # arq's full queue scan: a safety net, not the way jobs normally start
 
 
@@ -48,10 +52,15 @@ class WakeWorker(Worker):
         loop = asyncio.get_running_loop()
         next_scan = 0.0
         while True:
-            if loop.time() >= next_scan:
-                await self._poll_iteration()
-                next_scan = loop.time() + SCAN_INTERVAL_S
-            await self._start_popped()
+            try:
+                if loop.time() >= next_scan:
+                    await self._poll_iteration()
+                    next_scan = loop.time() + SCAN_INTERVAL_S
+                await self._start_popped()
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                # Redis restarting: keep the running attempts and try again; leases cover the gap
+                log.warning("worker_redis_unavailable", error=str(exc))
+                await asyncio.sleep(0.5)
             self._forget_done()
 
     async def _start_popped(self) -> None:
@@ -70,4 +79,6 @@ class WakeWorker(Worker):
         for job_id, task in list(self.tasks.items()):
             if task.done():
                 del self.tasks[job_id]
-                task.result()  # surface errors of run_job, as arq's own loop does
+                if not task.cancelled() and task.exception() is not None:
+                    # arq's bookkeeping failed (Redis away): the attempt's lease recovers the task
+                    log.warning("arq_job_bookkeeping_failed", job_id=job_id, error=str(task.exception()))

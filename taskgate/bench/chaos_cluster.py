@@ -1,0 +1,129 @@
+"""A taskgate cluster as real processes for the chaos suite: a redis-server (AOF, appendfsync
+always) that can be killed and restarted on the same port and data dir, the upstream simulator,
+the API, N schedulers and N workers, each a subprocess that can be SIGKILLed and restarted."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from taskgate.devserver import free_loopback_port
+from taskgate.store.connection import redis_answers
+
+
+class Proc:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name, self.argv, self.env, self.log_dir = name, argv, env, log_dir
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        log = open(self.log_dir / f"{self.name}.{self.starts}.log", "wb")  # noqa: SIM115 - owned by the process
+        self.popen = subprocess.Popen(
+            self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+
+    def signal(self, sig: int) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            os.kill(self.popen.pid, sig)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        if self.popen is not None:
+            self.popen.wait(10)
+
+    def stop(self) -> None:
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        self.signal(signal.SIGCONT)
+        self.signal(signal.SIGTERM)
+        try:
+            self.popen.wait(20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+class Cluster:
+    def __init__(self, *, schedulers: int = 1, workers: int = 2, lease_ms: int = 2000) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="taskgate-chaos-"))
+        self.redis_port, self.api_port, self.sim_port = (free_loopback_port() for _ in range(3))
+        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.env = {
+            **os.environ,
+            "TASKGATE_REDIS_URL": self.redis_url,
+            "TASKGATE_KEY_PREFIX": "chaos",
+            "TASKGATE_ADMIN_TOKEN": "chaos-admin",
+            "TASKGATE_LEASE_MS": str(lease_ms),
+            "TASKGATE_RENEW_INTERVAL_S": str(lease_ms / 5000),
+            "TASKGATE_SWEEP_INTERVAL_S": "0.2",
+            "TASKGATE_UPSTREAM_POLL_INTERVAL_S": "0.05",
+            "TASKGATE_LOG_PROFILE": "json",
+            "TASKGATE_API_PORT": str(self.api_port),
+            "TASKGATE_SIM_PORT": str(self.sim_port),
+            "TASKGATE_WORKER_SHUTDOWN_GRACE_S": "2",
+            "TASKGATE_WEBHOOK_ALLOW_PRIVATE": "true",
+            "TASKGATE_MAX_ATTEMPTS": "50",
+        }
+        py = [sys.executable, "-m", "taskgate"]
+        binary = shutil.which("redis-server") or "redis-server"
+        self.redis = Proc(
+            "redis",
+            [
+                binary,
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ],
+            self.env,
+            self.dir,
+        )
+        self.sim = Proc("sim", [*py, "upstream-sim", "--port", str(self.sim_port)], self.env, self.dir)
+        self.api = Proc("api", [*py, "api", "--port", str(self.api_port)], self.env, self.dir)
+        self.schedulers = [
+            Proc(f"scheduler{i}", [*py, "scheduler"], self.env, self.dir) for i in range(schedulers)
+        ]
+        self.workers = [Proc(f"worker{i}", [*py, "worker"], self.env, self.dir) for i in range(workers)]
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def sim_url(self) -> str:
+        return f"http://127.0.0.1:{self.sim_port}"
+
+    async def start_redis(self) -> None:
+        self.redis.start()
+        for _ in range(200):
+            if await redis_answers(self.redis_url, 0.2):
+                return
+            await asyncio.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    async def start(self) -> None:
+        await self.start_redis()
+        for proc in (self.sim, self.api, *self.schedulers, *self.workers):
+            proc.start()
+
+    def stop(self) -> None:
+        for proc in (*self.workers, *self.schedulers, self.api, self.sim, self.redis):
+            proc.stop()
+        if not os.environ.get("TASKGATE_CHAOS_KEEP_LOGS"):
+            shutil.rmtree(self.dir, ignore_errors=True)

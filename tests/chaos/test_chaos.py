@@ -1,0 +1,19 @@
+"""The short chaos suite (`taskgate bench chaos` is the full one): real processes, real faults,
+and every lost / double / violation / leak / money figure must be zero."""
+
+from __future__ import annotations
+
+import pytest
+
+from taskgate.bench.chaos import SCENARIOS, ZERO_FIGURES, run_scenario
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+async def test_chaos_scenario_loses_nothing(scenario):
+    result = await run_scenario(scenario, n_tasks=80, seed=3)
+    assert result["acknowledged"] == 80
+    assert result["faults"] >= 1, result
+    assert {f: result[f] for f in ZERO_FIGURES} == dict.fromkeys(ZERO_FIGURES, 0), result
+    assert result["completed"] + result["failed"] == result["acknowledged"]
