@@ -61,6 +61,9 @@ class WakeWorker(Worker):
                 # Redis restarting: keep the running attempts and try again; leases cover the gap
                 log.warning("worker_redis_unavailable", error=str(exc))
                 await asyncio.sleep(0.5)
+            except Exception:  # the loop must outlive any one failure; attempts are lease-protected
+                log.exception("worker_loop_failed")
+                await asyncio.sleep(0.5)
             self._forget_done()
 
     async def _start_popped(self) -> None:

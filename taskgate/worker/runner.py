@@ -68,12 +68,15 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({main, stopped}, return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
+        if main.done() and not main.cancelled() and main.exception() is not None:
+            log.error("worker_main_loop_ended", error=repr(main.exception()))
         await _shutdown(worker, main, settings.worker_shutdown_grace_s)
     finally:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
-        await worker.close()
+        with contextlib.suppress(Exception):  # Redis may be gone at shutdown; leases cover it
+            await worker.close()
         await session.close()
         await services.close()
         log.info("worker_stopped")
