@@ -26,6 +26,8 @@ import aiohttp
 from pydantic import SecretStr
 
 from taskgate.bench.chaos_cluster import Cluster
+from taskgate.bench.chaos_webhooks import SECRET as HOOK_SECRET
+from taskgate.bench.chaos_webhooks import ChaosReceiver
 from taskgate.bench.report import percentile
 from taskgate.pool.registry import AccountSpec
 from taskgate.services import Services, build_services
@@ -35,6 +37,9 @@ PLANS = {"free": 3, "developer": 9, "premium": 30}
 ACCOUNT_CAPACITY = 20
 FIRST_FAULT_S = 0.5
 ZERO_FIGURES = (
+    "webhook_lost",
+    "webhook_order_violations",
+    "posts_after_410",
     "lost",
     "double_settlements",
     "upstream_double_submits",
@@ -82,6 +87,7 @@ SCENARIOS: dict[str, tuple[int, int, Fault, float]] = {
     "kill_api": (1, 2, kill_api, 2.0),
     "kill_redis": (1, 2, kill_redis, 4.0),
     "pause_redis": (1, 2, pause_redis, 5.0),
+    "webhook_receiver": (1, 2, kill_worker, 3.0),  # a failing/slow/gone receiver while workers die
 }
 
 
@@ -156,17 +162,33 @@ async def _drive(
     sampler = asyncio.create_task(_sample(services, users, account, violations, stop))
     fault_times: list[float] = []
     faults = asyncio.create_task(_inject(cluster, fault, every_s, rng, fault_times, stop))
-    async with aiohttp.ClientSession() as http:
-        acknowledged = await _submit(http, cluster, users, n_tasks)
-        final = await _wait_final(services, acknowledged, stop, timeout_s=max(120.0, n_tasks * 0.2))
+    receiver = ChaosReceiver() if name == "webhook_receiver" else None
+    if receiver is not None:
+        await receiver.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            acknowledged = await _submit(http, cluster, users, n_tasks, receiver)
+            final = await _wait_final(services, acknowledged, stop, timeout_s=max(120.0, n_tasks * 0.2))
+        hooks = {"webhook_lost": 0, "webhook_order_violations": 0, "posts_after_410": 0}
+        if receiver is not None:
+            live = [t for t in acknowledged if t not in receiver.gone_tasks]
+            await receiver.wait_delivered(live, final, timeout_s=60)
+            hooks = receiver.figures(live, final)
+    finally:
+        if receiver is not None:
+            await receiver.stop()
     stop.set()
     await asyncio.gather(sampler, faults)
     await asyncio.sleep(1.0)  # let leases of the last attempts settle
-    return await _figures(cluster, services, users, acknowledged, final, violations, fault_times)
+    return await _figures(cluster, services, users, acknowledged, final, violations, fault_times) | hooks
 
 
 async def _submit(
-    http: aiohttp.ClientSession, cluster: Cluster, users: dict[str, tuple[str, str]], n_tasks: int
+    http: aiohttp.ClientSession,
+    cluster: Cluster,
+    users: dict[str, tuple[str, str]],
+    n_tasks: int,
+    receiver: ChaosReceiver | None = None,
 ) -> list[str]:
     keys = [api_key for _, api_key in users.values()]
     sem = asyncio.Semaphore(16)
@@ -177,6 +199,8 @@ async def _submit(
             "task_type": "imagine",
             "input": {"prompt": f"chaos {i} [sim duration=0.3]", "process_mode": "fast"},
         }
+        if receiver is not None:
+            body["config"] = {"webhook_config": {"endpoint": receiver.url(i), "secret": HOOK_SECRET}}
         headers = {"x-api-key": keys[i % len(keys)], "Idempotency-Key": f"chaos-{i}"}
         async with sem:
             for _ in range(60):  # an unacknowledged create is retried with the same key
@@ -188,7 +212,10 @@ async def _submit(
                         timeout=aiohttp.ClientTimeout(total=5),
                     ) as resp:
                         if resp.status == 200:
-                            return str((await resp.json())["data"]["task_id"])
+                            task_id = str((await resp.json())["data"]["task_id"])
+                            if receiver is not None and receiver.url(i).endswith("/gone"):
+                                receiver.gone_tasks.add(task_id)
+                            return task_id
                 except (aiohttp.ClientError, TimeoutError):
                     pass
                 await asyncio.sleep(0.25)

@@ -71,6 +71,7 @@ class Cluster:
             "TASKGATE_WORKER_SHUTDOWN_GRACE_S": "2",
             "TASKGATE_WEBHOOK_ALLOW_PRIVATE": "true",
             "TASKGATE_MAX_ATTEMPTS": "50",
+            "TASKGATE_WEBHOOK_TIMEOUT_S": "1.5",
         }
         py = [sys.executable, "-m", "taskgate"]
         binary = shutil.which("redis-server") or "redis-server"
