@@ -19,7 +19,7 @@ import secrets
 import socket
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +30,15 @@ from rich.console import Console
 
 from taskgate import demo_report as report
 from taskgate.demo_report import AccountRun, UserRun
-from taskgate.models import TERMINAL_STATUSES, Plan
+from taskgate.demo_workload import (
+    OWN_CAPACITY,
+    PERSONAS,
+    Persona,
+    PlannedTask,
+    plan_workload,
+    wallets_for,
+)
+from taskgate.models import TERMINAL_STATUSES
 from taskgate.pool.registry import AccountSpec
 from taskgate.settings import Settings
 
@@ -43,54 +51,8 @@ DEFAULT_TIMEOUT_S = 110.0
 SAMPLE_INTERVAL_S = 0.05  # concurrency sampling period
 STATUS_INTERVAL_S = 0.2  # progress refresh period
 HTTP_CONCURRENCY = 16
-SHARED_ACCOUNTS, SHARED_CAPACITY, OWN_CAPACITY = 8, 10, 4
-CANCEL_SHARE = 0.06
+SHARED_ACCOUNTS, SHARED_CAPACITY = 8, 10
 FINAL = frozenset(str(s) for s in TERMINAL_STATUSES)
-PROMPTS = ("a lighthouse at dawn", "a fox in fresh snow", "a city made of glass", "an old map of the sea",
-           "a robot tending a garden", "a jazz trio on the moon", "a paper boat in the rain")
-
-
-@dataclass(frozen=True, slots=True)
-class Persona:
-    label: str
-    plan: Plan
-    share: float  # of the workload
-    low_credit: bool = False
-    byoa: bool = False  # own account, private service mode, auto failover to the shared pool
-
-
-PERSONAS = (
-    Persona("free", Plan.FREE, 0.17),
-    Persona("developer", Plan.DEVELOPER, 0.23),
-    Persona("premium", Plan.PREMIUM, 0.32),
-    Persona("low-credit", Plan.FREE, 0.08, low_credit=True),
-    Persona("byoa", Plan.DEVELOPER, 0.20, byoa=True),
-)
-
-
-def _mj(mode: str) -> Callable[[str], dict[str, Any]]:
-    return lambda p: {"model": "midjourney", "task_type": "imagine",
-                      "input": {"prompt": p, "process_mode": mode}}
-
-
-KINDS: tuple[tuple[str, int, Callable[[str], dict[str, Any]]], ...] = (
-    ("mj-relax", 3, _mj("relax")),
-    ("mj-fast", 4, _mj("fast")),
-    ("mj-turbo", 2, _mj("turbo")),
-    ("flux", 3, lambda p: {"model": "Qubico/flux1-schnell", "task_type": "txt2img", "input": {"prompt": p}}),
-    ("kling", 1, lambda p: {"model": "kling", "task_type": "video_generation",
-                            "input": {"prompt": p, "duration": 5}}),
-    ("suno", 1, lambda p: {"model": "music-u", "task_type": "generate_music", "input": {"prompt": p}}),
-)
-
-
-@dataclass(slots=True)
-class PlannedTask:
-    user: str
-    kind: str
-    body: dict[str, Any]
-    cancel_after_s: float | None = None
-    after_earlier_final: bool = False  # submit once every earlier task of this user has ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,79 +78,38 @@ class Seeded:
 # --- the workload --------------------------------------------------------------------------------
 
 
-def split_tasks(total: int) -> dict[str, int]:
-    counts = {p.label: max(3, int(p.share * total)) for p in PERSONAS}
-    counts["premium"] += total - sum(counts.values())
-    return counts
-
-
-def plan_workload(total: int, rng: random.Random) -> dict[str, list[PlannedTask]]:
-    """Each persona's tasks in submission order."""
-    names, weights = [k[0] for k in KINDS], [k[1] for k in KINDS]
-    builders = {k[0]: k[2] for k in KINDS}
-    out: dict[str, list[PlannedTask]] = {}
-    for label, n in split_tasks(total).items():
-        tasks = []
-        for i in range(n):
-            kind = rng.choices(names, weights)[0]
-            prompt = f"{PROMPTS[i % len(PROMPTS)]} #{i}{_directive(rng)}"
-            cancel = rng.uniform(0.05, 0.6) if rng.random() < CANCEL_SHARE else None
-            tasks.append(PlannedTask(label, kind, builders[kind](prompt), cancel))
-        out[label] = tasks
-    # the prompt checker (B8) refuses this one at submit with 400
-    out["free"].insert(rng.randrange(len(out["free"])),
-                       PlannedTask("free", "mj-fast", _mj("fast")("a nude statue in a museum")))
-    # a video costs far more than the low-credit user has: refused at submit with 402 (B1)
-    out["low-credit"].append(PlannedTask("low-credit", "kling", KINDS[4][2]("a very long river")))
-    # S6: once its first (plain) tasks ran on its own account, this one gets that account banned upstream
-    byoa, at = out["byoa"], min(OWN_CAPACITY, len(out["byoa"]))  # no overflow to the pool before the ban
-    for i, planned in enumerate(byoa[:at]):
-        planned.body = KINDS[i % 3][2](PROMPTS[i % len(PROMPTS)])
-        planned.kind, planned.cancel_after_s = KINDS[i % 3][0], None
-    banned = _mj("fast")("a storm over the harbour [sim duration=0.3 outcome=banned]")
-    byoa.insert(at, PlannedTask("byoa", "mj-fast", banned, after_earlier_final=True))
-    return out
-
-
-def _directive(rng: random.Random) -> str:
-    roll = rng.random()
-    if roll < 0.08:
-        return " [sim duration=0.3 outcome=incorrect]"
-    if roll < 0.13:
-        return " [sim duration=0.2 outcome=transient]"
-    if roll < 0.40:
-        return f" [sim duration={rng.uniform(0.2, 1.2):.2f}]"
-    return ""
-
-
-def wallets_for(persona: Persona, n_tasks: int) -> dict[str, int]:
-    if persona.low_credit:  # a few tasks fit; the rest are refused with 402
-        return {"mj_quota": 40, "credits": 15, "suno_quota": 10}
-    return {"mj_quota": 40 * n_tasks + 200, "credits": 150 * n_tasks + 500, "suno_quota": 12 * n_tasks + 50}
-
-
-# --- seeding -------------------------------------------------------------------------------------
-
-
-async def seed(services: Services, sim_url: str,
-               counts: dict[str, int]) -> tuple[list[Seeded], list[AccountRun]]:
+async def seed(
+    services: Services, sim_url: str, counts: dict[str, int]
+) -> tuple[list[Seeded], list[AccountRun]]:
     users, accounts = [], []
     tag = services.keys.prefix
     for persona in PERSONAS:
         user_id, api_key = await services.users.create(
-            str(persona.plan), wallets=wallets_for(persona, counts[persona.label]),
-            failover=persona.byoa, service_mode="private" if persona.byoa else "",
+            str(persona.plan),
+            wallets=wallets_for(persona, counts[persona.label]),
+            failover=persona.byoa,
+            service_mode="private" if persona.byoa else "",
             name=f"demo {persona.label}",
         )
         cap = services.catalogue.plan(str(persona.plan)).concurrency
         users.append(Seeded(persona, user_id, api_key, cap))
         if persona.byoa:
-            spec = AccountSpec(owner=user_id, provider="sim", base_url=sim_url, capacity=OWN_CAPACITY,
-                               api_key=SecretStr(f"{tag}-{persona.label}-own"))
+            spec = AccountSpec(
+                owner=user_id,
+                provider="sim",
+                base_url=sim_url,
+                capacity=OWN_CAPACITY,
+                api_key=SecretStr(f"{tag}-{persona.label}-own"),
+            )
             accounts.append(AccountRun(await services.accounts.add(spec), persona.label, OWN_CAPACITY, 0, ""))
     for i in range(SHARED_ACCOUNTS):
-        spec = AccountSpec(owner="shared", provider="sim", base_url=sim_url, capacity=SHARED_CAPACITY,
-                           api_key=SecretStr(f"{tag}-shared-{i}"))
+        spec = AccountSpec(
+            owner="shared",
+            provider="sim",
+            base_url=sim_url,
+            capacity=SHARED_CAPACITY,
+            api_key=SecretStr(f"{tag}-shared-{i}"),
+        )
         accounts.append(AccountRun(await services.accounts.add(spec), "shared", SHARED_CAPACITY, 0, ""))
     return users, accounts
 
@@ -203,11 +124,15 @@ class Api:
         self.session, self.base_url = session, base_url
         self.limit = asyncio.Semaphore(HTTP_CONCURRENCY)
 
-    async def call(self, method: str, path: str, api_key: str,
-                   body: Any = None) -> tuple[int, dict[str, Any]]:
-        async with self.limit, self.session.request(
-            method, self.base_url + path, headers={"x-api-key": api_key}, json=body
-        ) as resp:
+    async def call(
+        self, method: str, path: str, api_key: str, body: Any = None
+    ) -> tuple[int, dict[str, Any]]:
+        async with (
+            self.limit,
+            self.session.request(
+                method, self.base_url + path, headers={"x-api-key": api_key}, json=body
+            ) as resp,
+        ):
             payload = await resp.json(content_type=None)
             return resp.status, payload if isinstance(payload, dict) else {}
 
@@ -226,8 +151,9 @@ class Driver:
 
     async def submit_all(self, workload: dict[str, list[PlannedTask]], rng: random.Random) -> None:
         by_label = {u.persona.label: u for u in self.users}
-        await asyncio.gather(*(self._submit_user(by_label[label], tasks, rng)
-                               for label, tasks in workload.items()))
+        await asyncio.gather(
+            *(self._submit_user(by_label[label], tasks, rng) for label, tasks in workload.items())
+        )
 
     async def _submit_user(self, user: Seeded, tasks: list[PlannedTask], rng: random.Random) -> None:
         run = self.runs[user.persona.label]
@@ -247,8 +173,9 @@ class Driver:
             else:
                 run.refused[status] += 1
                 if status not in report.REFUSED_EXPECTED:
-                    self.problems.append(f"{run.label}: POST /api/v1/task answered {status}: "
-                                         f"{body.get('message')}")
+                    self.problems.append(
+                        f"{run.label}: POST /api/v1/task answered {status}: {body.get('message')}"
+                    )
             await asyncio.sleep(rng.uniform(0, 0.02))
 
     async def _until_final(self, label: str) -> None:
@@ -263,8 +190,9 @@ class Driver:
             status, body = 0, {"message": repr(exc)}
         self.runs[user.persona.label].cancels += 1
         if status != 200:
-            self.problems.append(f"{user.persona.label}: cancel of {task_id} answered {status}: "
-                                 f"{body.get('message')}")
+            self.problems.append(
+                f"{user.persona.label}: cancel of {task_id} answered {status}: {body.get('message')}"
+            )
 
     async def sample(self, done: asyncio.Event) -> None:
         """Every SAMPLE_INTERVAL_S: PPU tasks processing per user, tasks per account; keep the peaks."""
@@ -276,11 +204,11 @@ class Driver:
             for account in self.accounts:
                 pipe.zcard(keys.account_leases(account.account_id))
             values = [int(v) for v in await pipe.execute()]
-            for user, value in zip(self.users, values[:len(self.users)], strict=True):
+            for user, value in zip(self.users, values[: len(self.users)], strict=True):
                 run = self.runs[user.persona.label]
                 run.peak = max(run.peak, value)
                 self.running[run.label] = value
-            for account, value in zip(self.accounts, values[len(self.users):], strict=True):
+            for account, value in zip(self.accounts, values[len(self.users) :], strict=True):
                 account.peak = max(account.peak, value)
             await asyncio.sleep(SAMPLE_INTERVAL_S)
 
@@ -321,24 +249,34 @@ class Driver:
 # --- progress and waiting --------------------------------------------------------------------------
 
 
-async def wait_until_final(driver: Driver, board: report.ProgressBoard, submitting: asyncio.Task[None],
-                           deadline: float) -> list[dict[str, str]]:
+async def wait_until_final(
+    driver: Driver, board: report.ProgressBoard, submitting: asyncio.Task[None], deadline: float
+) -> list[dict[str, str]]:
     """Refresh the bars until every accepted task is final; past the deadline, the stuck ones."""
     while True:
         statuses = await driver.statuses()
-        board.update(list(driver.runs.values()), Counter(driver.accepted[t] for t, s in statuses.items()
-                                                         if s in FINAL), driver.running)
+        board.update(
+            list(driver.runs.values()),
+            Counter(driver.accepted[t] for t, s in statuses.items() if s in FINAL),
+            driver.running,
+        )
         waiting = {t: s for t, s in statuses.items() if s not in FINAL}
         if submitting.done() and not waiting:
             return []
         if time.monotonic() > deadline:
-            return [{"task_id": t, "user": driver.accepted[t], "status": s}
-                    for t, s in sorted(waiting.items())]
+            return [
+                {"task_id": t, "user": driver.accepted[t], "status": s} for t, s in sorted(waiting.items())
+            ]
         await asyncio.sleep(STATUS_INTERVAL_S)
 
 
-async def drive(driver: Driver, workload: dict[str, list[PlannedTask]], opts: DemoOptions,
-                console: Console, rng: random.Random) -> list[dict[str, str]]:
+async def drive(
+    driver: Driver,
+    workload: dict[str, list[PlannedTask]],
+    opts: DemoOptions,
+    console: Console,
+    rng: random.Random,
+) -> list[dict[str, str]]:
     board = report.ProgressBoard(console, list(driver.runs.values()))
     done = asyncio.Event()
     sampler = asyncio.create_task(driver.sample(done))
@@ -373,13 +311,27 @@ def free_port(preferred: int | None = None) -> int:
 
 
 def demo_settings(base: Settings, *, prefix: str, redis_url: str, api_port: int, sim_port: int) -> Settings:
-    return base.model_copy(update={
-        "key_prefix": prefix, "redis_url": redis_url, "api_host": "127.0.0.1", "api_port": api_port,
-        "sim_host": "127.0.0.1", "sim_port": sim_port, "webhook_allow_private": True,
-        "sim_latency_turbo_s": 0.2, "sim_latency_fast_s": 0.5, "sim_latency_relax_s": 1.0,
-        "sim_failure_rate": 0.0, "sim_incorrect_rate": 0.0, "sim_captcha_rate": 0.0, "sim_ban_rate": 0.0,
-        "upstream_poll_interval_s": 0.05, "sweep_interval_s": 0.5, "log_level": demo_log_level(base),
-    })
+    return base.model_copy(
+        update={
+            "key_prefix": prefix,
+            "redis_url": redis_url,
+            "api_host": "127.0.0.1",
+            "api_port": api_port,
+            "sim_host": "127.0.0.1",
+            "sim_port": sim_port,
+            "webhook_allow_private": True,
+            "sim_latency_turbo_s": 0.2,
+            "sim_latency_fast_s": 0.5,
+            "sim_latency_relax_s": 1.0,
+            "sim_failure_rate": 0.0,
+            "sim_incorrect_rate": 0.0,
+            "sim_captcha_rate": 0.0,
+            "sim_ban_rate": 0.0,
+            "upstream_poll_interval_s": 0.05,
+            "sweep_interval_s": 0.5,
+            "log_level": demo_log_level(base),
+        }
+    )
 
 
 def demo_log_level(settings: Settings) -> str:
@@ -420,13 +372,16 @@ async def run_demo(base: Settings, opts: DemoOptions, console: Console) -> dict[
     rng = random.Random(opts.seed)
     prefix = f"demo-{secrets.token_hex(4)}"
     api_port, sim_port = free_port(opts.port or base.api_port), free_port(opts.sim_port or base.sim_port)
-    wanted = demo_settings(base, prefix=prefix, redis_url=base.redis_url, api_port=api_port,
-                           sim_port=sim_port)
+    wanted = demo_settings(
+        base, prefix=prefix, redis_url=base.redis_url, api_port=api_port, sim_port=sim_port
+    )
     from taskgate.services import build_services
 
     async with running_system(wanted) as (settings, redis_note):
-        console.print(f"taskgate dev: API http://127.0.0.1:{api_port}, simulator :{sim_port}, "
-                      f"Redis {redis_note}, key prefix {prefix}")
+        console.print(
+            f"taskgate dev: API http://127.0.0.1:{api_port}, simulator :{sim_port}, "
+            f"Redis {redis_note}, key prefix {prefix}"
+        )
         services = await build_services(settings)
         try:
             return await _run_with(services, settings, opts, console, rng, redis_note)
@@ -436,15 +391,27 @@ async def run_demo(base: Settings, opts: DemoOptions, console: Console) -> dict[
             await services.close()
 
 
-async def _run_with(services: Services, settings: Settings, opts: DemoOptions, console: Console,
-                    rng: random.Random, redis_note: str) -> dict[str, Any]:
+async def _run_with(
+    services: Services,
+    settings: Settings,
+    opts: DemoOptions,
+    console: Console,
+    rng: random.Random,
+    redis_note: str,
+) -> dict[str, Any]:
     workload = plan_workload(opts.tasks, rng)
     counts = {label: len(tasks) for label, tasks in workload.items()}
     users, accounts = await seed(services, f"http://127.0.0.1:{settings.sim_port}", counts)
-    console.print(f"seeded {len(users)} users and {len(accounts)} simulated accounts; "
-                  f"submitting {sum(counts.values())} tasks")
-    runs = {u.persona.label: UserRun(u.persona.label, u.user_id, str(u.persona.plan), u.cap, u.persona.byoa,
-                                     counts[u.persona.label]) for u in users}
+    console.print(
+        f"seeded {len(users)} users and {len(accounts)} simulated accounts; "
+        f"submitting {sum(counts.values())} tasks"
+    )
+    runs = {
+        u.persona.label: UserRun(
+            u.persona.label, u.user_id, str(u.persona.plan), u.cap, u.persona.byoa, counts[u.persona.label]
+        )
+        for u in users
+    }
     started = time.monotonic()
     async with aiohttp.ClientSession() as session:
         api = Api(session, f"http://127.0.0.1:{settings.api_port}")
@@ -452,8 +419,17 @@ async def _run_with(services: Services, settings: Settings, opts: DemoOptions, c
         stuck = await drive(driver, workload, opts, console, rng)
         elapsed = time.monotonic() - started
         await driver.collect()
-    data = report.DemoData(opts.seed, opts.tasks, settings.key_prefix, redis_note, elapsed,
-                           list(runs.values()), accounts, stuck, driver.problems)
+    data = report.DemoData(
+        opts.seed,
+        opts.tasks,
+        settings.key_prefix,
+        redis_note,
+        elapsed,
+        list(runs.values()),
+        accounts,
+        stuck,
+        driver.problems,
+    )
     return report.build_summary(data)
 
 
@@ -486,9 +462,16 @@ def run_command(args: argparse.Namespace) -> int:
         from taskgate.logging import configure_logging
 
         configure_logging(settings.log_profile, demo_log_level(settings))
-    opts = DemoOptions(tasks=args.tasks, port=args.port, sim_port=args.sim_port, json=args.json,
-                       seed=args.seed, timeout_s=args.timeout, report_dir=args.report_dir,
-                       keep_data=args.keep_data)
+    opts = DemoOptions(
+        tasks=args.tasks,
+        port=args.port,
+        sim_port=args.sim_port,
+        json=args.json,
+        seed=args.seed,
+        timeout_s=args.timeout,
+        report_dir=args.report_dir,
+        keep_data=args.keep_data,
+    )
     console = Console(stderr=opts.json)
     from taskgate.devserver import DevStartFailed, RedisUnavailable
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from taskgate.demo import PERSONAS, plan_workload, split_tasks
 from taskgate.demo_report import (
     AccountRun,
     DemoData,
@@ -15,6 +14,7 @@ from taskgate.demo_report import (
     html_page,
     percentile,
 )
+from taskgate.demo_workload import PERSONAS, plan_workload, split_tasks
 
 
 def _view(task_id: str, status: str, consume: int, unit: str = "mj_quota", private: bool = False) -> dict:
