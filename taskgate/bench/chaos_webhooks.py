@@ -3,7 +3,8 @@ timeout for every third task), answers 410 Gone on a second endpoint, and record
 
 Figures: ``webhook_lost`` (tasks whose final status never arrived at the live endpoint),
 ``webhook_order_violations`` (an older status after a newer one for a task), ``posts_after_410``
-(deliveries to the gone endpoint after it answered 410)."""
+(deliveries to the gone endpoint that arrived more than ``IN_FLIGHT_S`` after its first 410: ones
+already in flight when the endpoint was disabled cannot be recalled)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from taskgate.webhooks.receiver import verify_request
 SECRET = "chaos-hook"
 RANK = {"pending": 0, "staged": 0, "processing": 1, "completed": 2, "failed": 2}
 SLOW_S = 3.0  # longer than the cluster's webhook timeout
+IN_FLIGHT_S = 1.0
 
 
 class ChaosReceiver:
@@ -26,7 +28,7 @@ class ChaosReceiver:
         self.port = free_loopback_port()
         self.posts: dict[str, int] = defaultdict(int)
         self.received: dict[str, list[str]] = defaultdict(list)
-        self.gone_posts = 0
+        self.gone_posts: list[float] = []  # arrival times
         self.gone_tasks: set[str] = set()
         self.runner: web.AppRunner | None = None
 
@@ -59,7 +61,7 @@ class ChaosReceiver:
         return web.Response()
 
     async def gone(self, request: web.Request) -> web.Response:
-        self.gone_posts += 1
+        self.gone_posts.append(asyncio.get_running_loop().time())
         return web.Response(status=410)
 
     def figures(self, live_tasks: list[str], final: dict[str, str]) -> dict[str, Any]:
@@ -73,8 +75,14 @@ class ChaosReceiver:
         return {
             "webhook_lost": lost,
             "webhook_order_violations": violations,
-            "posts_after_410": max(0, self.gone_posts - 1),
+            "posts_after_410": self._posts_after_410(),
         }
+
+    def _posts_after_410(self) -> int:
+        if not self.gone_posts:
+            return 0
+        first = self.gone_posts[0]
+        return sum(1 for t in self.gone_posts if t > first + IN_FLIGHT_S)
 
     async def wait_delivered(self, live_tasks: list[str], final: dict[str, str], timeout_s: float) -> None:
         loop = asyncio.get_running_loop()

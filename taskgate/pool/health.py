@@ -1,8 +1,15 @@
 """Account health (S9): failures cool an account down with growing backoff (never shortened,
 Retry-After honoured), captcha / ban / quota / fast hours change its state, cooled-down accounts
-return by the sweep, auto-disabled ones only through a passing probe, operator-disabled never."""
+return by the sweep, auto-disabled ones only through a passing probe, operator-disabled never.
+The sweep also fails BYOA tasks that waited past the maximum with no account able to run them (S6).
+
+Health only ever makes an account's state worse (a captcha never downgrades a ban, a transient
+failure never turns a banned account into a cooling-down one that the sweep would bring back);
+the two ways back are the sweep (cooldown over) and a passing probe (captcha, auto-disabled)."""
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 import structlog
 from redis.asyncio import Redis
@@ -15,8 +22,18 @@ from taskgate.store.keys import Keys
 from taskgate.store.scripts import Scripts
 
 log = structlog.get_logger(__name__)
-PROBED_STATES = frozenset({AccountState.NEEDS_CAPTCHA, AccountState.AUTO_DISABLED})
+
+PROBED_STATES = frozenset({AccountState.NEEDS_CAPTCHA, AccountState.AUTO_DISABLED, AccountState.COOLING_DOWN})
+# a failed probe reports these; a transient probe failure says nothing about the account
+PROBE_REPORTED = frozenset(ErrorKind) - {ErrorKind.TRANSIENT, ErrorKind.INCORRECT}
 SWEEP_LIMIT = 500
+
+
+class Signal(StrEnum):
+    """What report_account.lua hears besides a failure's ErrorKind."""
+
+    SUCCESS = "success"  # an upstream run completed: the cooldown streak ends
+    PROBE_PASSED = "probe_passed"  # a health probe worked: captcha / auto-disabled -> active
 
 
 class AccountHealth:
@@ -26,14 +43,15 @@ class AccountHealth:
     async def report(
         self,
         account_id: str,
-        kind: ErrorKind,
-        *,
+        kind: ErrorKind | Signal | None,
         retry_after_s: float | None = None,
+        *,
         reason: str = "",
         now_ms: int | None = None,
     ) -> tuple[str, str]:
-        """Record a failed upstream call; returns the account's (old, new) state."""
-        s = self.settings
+        """Record how a call on the account went (``None``: it worked); returns (old, new) state.
+        Unknown (removed) accounts give ``("", "")``."""
+        s, signal = self.settings, Signal.SUCCESS if kind is None else kind
         result = await self.scripts.call(
             "report_account",
             keys=[self.keys.account(account_id), self.keys.account_failures(account_id)],
@@ -41,49 +59,59 @@ class AccountHealth:
                 self.keys.base,
                 now_ms or "",
                 account_id,
-                str(kind),
+                str(signal),
                 int((retry_after_s or 0) * 1000),
                 s.health_window_ms,
                 s.health_threshold,
                 s.cooldown_base_ms,
                 s.cooldown_max_ms,
-                reason or str(kind),
+                reason or str(signal),
             ],
         )
-        if result[1] != result[2]:
-            log.warning(
-                "account_health_changed",
-                account_id=account_id,
-                old=result[1],
-                new=result[2],
-                kind=str(kind),
-                cooldown_until=result[3],
-            )
-        return str(result[1]), str(result[2])
+        old, new = str(result[1]), str(result[2])
+        if old != new:
+            log.warning("account_health_changed", account_id=account_id, old=old, new=new,
+                        kind=str(signal), cooldown_until=int(result[3]))
+        return old, new
 
-    async def sweep(self, *, now_ms: int | None = None) -> tuple[int, int]:
+    async def sweep(self, now_ms: int | None = None) -> tuple[int, int]:
         """Return cooled-down accounts; fail BYOA tasks past the maximum wait. (returned, failed)"""
         result = await self.scripts.call(
             "sweep_accounts",
             keys=[self.keys.cooldowns(), self.keys.byoa_waiting()],
             args=[self.keys.base, now_ms or "", self.settings.byoa_max_wait_ms, SWEEP_LIMIT],
         )
-        return int(result[1]), int(result[2])
+        returned, failed = int(result[1]), int(result[2])
+        if returned or failed:
+            log.info("accounts_swept", accounts_returned=returned, byoa_tasks_failed=failed)
+        return returned, failed
 
     async def probe_all(self, registry: AccountRegistry, providers: dict[str, Provider]) -> int:
-        """Probe auto-disabled and captcha accounts; a passing probe brings one back. Returns how many."""
+        """The periodic job: probe captcha, auto-disabled and cooling-down accounts. A passing probe
+        brings a captcha or auto-disabled account back (a cooldown still runs out); a failing one
+        may make it worse (a ban). Operator-disabled and banned accounts are never probed.
+        Returns how many accounts came back."""
         restored = 0
         for account in await registry.list():
-            if account["state"] not in PROBED_STATES:
-                continue
-            access = await registry.access(account["id"])
-            try:
-                await providers[access.provider].probe(access)
-            except ProviderError as exc:
-                log.info("account_probe_failed", account_id=account["id"], kind=str(exc.kind))
-                continue
-            await registry.set_state(
-                account["id"], AccountState.ACTIVE, by="health", reason="health probe passed"
-            )
-            restored += 1
+            if account["state"] in PROBED_STATES:
+                restored += await self._probe(registry, providers, account["id"])
         return restored
+
+    async def _probe(self, registry: AccountRegistry, providers: dict[str, Provider], account_id: str) -> int:
+        try:
+            access = await registry.access(account_id)
+            provider = providers.get(access.provider)
+            if provider is None:
+                log.warning("account_probe_skipped", account_id=account_id, provider=access.provider)
+                return 0
+            await provider.probe(access)
+        except ProviderError as exc:
+            log.info("account_probe_failed", account_id=account_id, kind=str(exc.kind))
+            if exc.kind in PROBE_REPORTED:
+                await self.report(account_id, exc.kind, exc.retry_after_s, reason=f"health probe: {exc}")
+            return 0
+        except Exception:
+            log.exception("account_probe_crashed", account_id=account_id)
+            return 0
+        old, new = await self.report(account_id, Signal.PROBE_PASSED, reason="health probe passed")
+        return int(old != new and new == AccountState.ACTIVE)

@@ -110,11 +110,11 @@ class TaskRunner:
         except ProviderError as exc:
             return await self._finish_error(run, exc)
         if status.state == UpstreamState.COMPLETED:
-            return str(
-                await self.tasks.finish(
-                    task.task_id, task.attempt, Outcome.COMPLETED, output=status.output or {}
-                )
+            finished = await self.tasks.finish(
+                task.task_id, task.attempt, Outcome.COMPLETED, output=status.output or {}
             )
+            await self.health.report(run.access.account_id, None)  # S9: the cooldown streak ends
+            return str(finished)
         return await self._finish_error(
             run, status.error or ProviderError(ErrorKind.TRANSIENT, "upstream failed")
         )
@@ -190,7 +190,7 @@ class TaskRunner:
 
     async def _account_problem(self, account_id: str, exc: ProviderError) -> None:
         """S9: let the account's health decide (cooldown, captcha, ban, quota, relax only)."""
-        await self.health.report(account_id, exc.kind, retry_after_s=exc.retry_after_s, reason=str(exc))
+        await self.health.report(account_id, exc.kind, exc.retry_after_s, reason=str(exc))
 
     async def _cancel_upstream(self, run: Attempt) -> None:
         try:
