@@ -88,7 +88,7 @@ class AccountRegistry:
         current = await self._raw(account_id)
         merged = {
             "owner": current["owner"], "provider": current["provider"], "base_url": current["base_url"],
-            "models": current["models"].split(","), "modes": current["modes"].split(","),
+            "models": current["models"].split(","), "modes": [m for m in current["modes"].split(",") if m],
             "capacity": int(current["capacity"]), "priority": int(current.get("priority", 0)),
             "weight": int(current.get("weight", 1)), "daily_cap": int(current.get("daily_cap", 0)),
             "backup": current.get("backup") == "1",

@@ -49,17 +49,20 @@ local function backoff()
   return math.min(base_ms * 2 ^ math.min(streak - 1, 40), max_ms)
 end
 
-local function relax_only()  -- exhausted fast hours; the original modes are kept for a restore
-  if acc.modes == 'relax' or acc.state == 'disabled' then return end
+-- Exhausted fast hours: the account keeps only relax (nothing, if it never served relax); the
+-- modes it had are kept in modes_before_fast_hours for an operator's restore.
+local function relax_only()
+  local modes = ',' .. (acc.modes or '') .. ','
+  if acc.state == 'disabled' or not (modes:find(',fast,', 1, true) or modes:find(',turbo,', 1, true)) then return end
+  local kept = modes:find(',relax,', 1, true) and 'relax' or ''
   avail_drop(base, id, acc)
-  if acc.modes_before_fast_hours == nil then redis.call('HSET', account_key, 'modes_before_fast_hours', acc.modes) end
-  redis.call('HSET', account_key, 'modes', 'relax')
-  acc.modes = 'relax'
+  redis.call('HSET', account_key, 'modes_before_fast_hours', acc.modes, 'modes', kept)
+  acc.modes = kept
   avail_refresh(base, id, now, acc)
   local why = 'fast hours exhausted: relax only'
   redis.call('XADD', base .. ':account_events:' .. acc.owner, 'MAXLEN', '~', 1000, '*', 'ts', tostring(now),
     'account_id', id, 'old_state', acc.state, 'state', acc.state, 'reason', why, 'by', 'health')
-  notify_owner(base, acc.owner, cjson.encode({type = 'account_modes', account_id = id, modes = 'relax',
+  notify_owner(base, acc.owner, cjson.encode({type = 'account_modes', account_id = id, modes = kept,
     reason = why, ts = now}), now)
 end
 
@@ -74,7 +77,8 @@ elseif kind == 'success' then
   if acc.state == 'active' then redis.call('HDEL', account_key, 'cooldown_streak') end
 elseif kind == 'probe_passed' then
   if acc.state == 'needs_captcha' or acc.state == 'auto_disabled' then  -- a cooldown still runs out
-    old, new = account_set_state(base, id, acc, cooling and 'cooling_down' or 'active', 0, 'health', reason, now)
+    local still = num(acc.cooldown_until, 0) > now and 'cooling_down' or 'active'
+    old, new = account_set_state(base, id, acc, still, 0, 'health', reason, now)
   end
 elseif kind == 'transient' and not cooling then  -- calls made before a cooldown do not extend it
   redis.call('ZADD', failures, now, now .. ':' .. redis.call('HINCRBY', account_key, 'failure_seq', 1))
