@@ -458,10 +458,9 @@ def register(subparsers: Any) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     settings = Settings()
-    with contextlib.suppress(ImportError):
-        from taskgate.logging import configure_logging
+    from taskgate.logging import configure_logging
 
-        configure_logging(settings.log_profile, demo_log_level(settings))
+    configure_logging(settings.log_profile, demo_log_level(settings))
     opts = DemoOptions(
         tasks=args.tasks,
         port=args.port,

@@ -59,10 +59,10 @@ class TaskService:
         task_id = str(uuid.uuid4())
         flow = flow_id(lane, pool, user.user_id, spec.provider_model, bot_id)
         relax = spec.relax_counted and lane == Lane.RELAX
-        fields = self._static_fields(
-            user, req, spec, task_input, lane, pool, bot_id, priced.unit, priced.amount
-        )
-        fields["ppu_relax"] = "1" if relax else "0"
+        fields = self._static_fields(user, req, spec, task_input, lane, pool, bot_id)
+        if pool == Pool.BYOA:  # what a failover to the shared pool freezes (S6); PPU tasks freeze now
+            fields |= {"ppu_unit": priced.unit, "ppu_price": str(priced.amount),
+                       "ppu_relax": "1" if relax else "0"}
         idem_key = self._idem_key(user.user_id, idempotency_key)
         result = await self.scripts.call(
             "create_task",
@@ -240,8 +240,6 @@ class TaskService:
         lane: Lane,
         pool: Pool,
         bot_id: str,
-        unit: str,
-        price: int,
     ) -> dict[str, str]:
         webhook = req.config.webhook_config
         bonus = spec.counts_for_relax_bonus and lane in (Lane.FAST, Lane.TURBO)
@@ -257,8 +255,6 @@ class TaskService:
             "config": req.config.model_dump_json(),
             "webhook_endpoint": webhook.endpoint or user.webhook_endpoint,
             "webhook_secret": webhook.secret,
-            "ppu_unit": unit,
-            "ppu_price": str(price),
             "bonus": "1" if bonus else "0",
         }
 

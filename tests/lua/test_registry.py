@@ -29,7 +29,7 @@ def test_libraries_are_only_included_never_registered(scripts):
     assert not {p.stem for p in libs} & set(scripts.sources)
 
 
-def test_python_callers_pass_the_declared_number_of_keys(scripts):
+def test_python_callers_name_registered_scripts(scripts):
     """Every ``call("<name>", keys=[...])`` in the package names a registered script."""
     called = set()
     for py in PACKAGE.rglob("*.py"):
