@@ -1,80 +1,51 @@
 """Input models (pydantic v2) per task type, named by the catalogue's ``input = "<schema>"`` entries.
 
-Each model checks the fields taskgate relies on and passes any other field through unchanged
-(``extra="allow"``), so GoAPI clients that send provider options keep working. ``Catalogue.validate_input``
-dumps the model (without ``None`` values) as the task's normalised input and turns the first
-validation error into ``InvalidInput("input.<field>", reason)``. Model-level checks raise
-``PydanticCustomError`` with ``ctx={"field": ...}`` so the error still names a field.
+Midjourney, Flux, the image toolkit and Trellis (3D) live here; video families in
+``taskgate.inputs_video``, music and audio in ``taskgate.inputs_audio``, shared field types in
+``taskgate.input_fields``. ``Catalogue.validate_input`` dumps the model (without ``None`` values) as the
+task's normalised input and turns the first validation error into ``InvalidInput("input.<field>",
+reason)``. Constraints follow GoAPI's public documentation (the catalogue cites the page per entry);
+fields the documentation leaves open pass through unchanged.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_validator,
-)
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from taskgate.errors import InvalidInput
+from taskgate.input_fields import (
+    HttpUrl,
+    ImageSide,
+    ImageSize,
+    MediaOrBase64,
+    MediaUrl,
+    OptionalPrompt,
+    Prompt,
+    Settings,
+    TaskInput,
+    _lower,
+    _to_int,
+    _to_str,
+    field_error,
+    image_pixels,
+    invalid_input_from,
+    require_one,
+)
+from taskgate.inputs_audio import AUDIO_INPUTS
+from taskgate.inputs_video import VIDEO_INPUTS
 from taskgate.models import Lane
 
-PROMPT_MAX_CHARS = 4000
-URL_MAX_CHARS = 2048
+__all__ = ["INPUT_MODELS", "TaskInput", "image_pixels", "invalid_input_from"]
+
 MJ_MAX_RATIO = 8  # the widest aspect ratio accepted for Midjourney, either way (8:1 .. 1:8)
+# Flux: "width*height cannot exceed 1048576" (piapi.ai/docs/flux-api/text-to-image); no other size rule
 FLUX_MAX_PIXELS = 1024 * 1024
-VIDEO_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "9:21")
 
 _RATIO = re.compile(r"(\d{1,3})\s*:\s*(\d{1,3})")
-_SIZE = re.compile(r"(\d{1,5})\s*[xX*×]\s*(\d{1,5})")
 _MJ_VERSION = re.compile(r"(niji\s*)?\d+(\.\d+)?", re.IGNORECASE)
-
-
-def field_error(field: str, message: str) -> PydanticCustomError:
-    """A model-level validation error that still names the field it is about."""
-    return PydanticCustomError("invalid_field", message, {"field": field})
-
-
-def invalid_input_from(error: ValidationError) -> InvalidInput:
-    """The first validation error as ``InvalidInput("input.<field>", reason)``."""
-    first = error.errors()[0]
-    ctx = first.get("ctx") or {}
-    loc = [str(part) for part in first["loc"]] or ([str(ctx["field"])] if "field" in ctx else [])
-    reason = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "missing":
-        reason = "is required"
-    return InvalidInput(".".join(["input", *loc]), reason)
-
-
-def _prompt(value: object) -> object:
-    if isinstance(value, str):
-        value = value.strip()
-        if not value:
-            raise ValueError("must not be blank")
-    return value
-
-
-def _optional_prompt(value: object) -> object:
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value.strip() if isinstance(value, str) else value
-
-
-def _url(value: str) -> str:
-    value = value.strip()
-    parts = urlsplit(value)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        raise ValueError("must be an http(s) URL")
-    return value
 
 
 def _mj_ratio(value: str) -> str:
@@ -86,20 +57,6 @@ def _mj_ratio(value: str) -> str:
         limits = f"from 1:{MJ_MAX_RATIO} to {MJ_MAX_RATIO}:1"
         raise ValueError(f"unsupported aspect ratio {width}:{height} ({limits})")
     return f"{width}:{height}"
-
-
-def _to_str(value: object) -> object:
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-def _to_int(value: object) -> object:
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return value
-
-
-def _lower(value: object) -> object:
-    return value.strip().lower() if isinstance(value, str) else value
 
 
 def _bot_id(value: object) -> object:
@@ -115,29 +72,9 @@ def _mj_version(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
-def _image_size(value: str) -> str:
-    match = _SIZE.fullmatch(value.strip())
-    if not match or not int(match[1]) or not int(match[2]):
-        raise ValueError("must look like WIDTHxHEIGHT, for example 1024x768")
-    return f"{int(match[1])}x{int(match[2])}"
-
-
-def _music_version(value: object) -> object:
-    aliases = {"3": "v3", "chirp-v3-0": "v3", "3.5": "v3.5", "chirp-v3-5": "v3.5"}
-    value = _lower(value)
-    return aliases.get(value, value) if isinstance(value, str) else value
-
-
-Prompt = Annotated[str, Field(max_length=PROMPT_MAX_CHARS), BeforeValidator(_prompt)]
-OptionalPrompt = Annotated[
-    Annotated[str, Field(max_length=PROMPT_MAX_CHARS)] | None, BeforeValidator(_optional_prompt)
-]
-HttpUrl = Annotated[str, Field(max_length=URL_MAX_CHARS), AfterValidator(_url)]
 MjAspectRatio = Annotated[str, AfterValidator(_mj_ratio)]
-VideoAspectRatio = Annotated[Literal[VIDEO_RATIOS], BeforeValidator(_lower)]  # type: ignore[valid-type]
 ProcessMode = Annotated[Lane, BeforeValidator(_lower)]
 BotId = Annotated[Annotated[str, Field(min_length=1, max_length=64)] | None, BeforeValidator(_bot_id)]
-GridIndex = Annotated[Literal["1", "2", "3", "4"], BeforeValidator(_to_str)]
 UpscaleIndex = Annotated[
     Literal["1", "2", "3", "4", "light", "beta", "2x", "4x", "subtle", "creative"],
     BeforeValidator(_to_str),
@@ -146,14 +83,9 @@ UpscaleIndex = Annotated[
 VariationIndex = Annotated[
     Literal["1", "2", "3", "4", "high_variation", "low_variation"], BeforeValidator(_to_str)
 ]
-FluxSide = Annotated[int, Field(ge=256, le=1536, multiple_of=16)]
-ImageSide = Annotated[int, Field(ge=1, le=16384)]
-
-
-class TaskInput(BaseModel):
-    """Base of every input model: unknown fields pass through to the provider."""
-
-    model_config = ConfigDict(extra="allow")
+FluxSide = Annotated[int, Field(ge=1)]
+TrellisSteps = Annotated[int, Field(ge=10, le=50)]  # "Sampling steps (10-50)"
+TrellisGuidance = Annotated[float, Field(ge=0, le=10)]  # "Guidance strength (0-10)"
 
 
 # --- Midjourney ---------------------------------------------------------------------------------------
@@ -222,91 +154,86 @@ class MjBlend(MjInput):
     dimension: Annotated[Literal["square", "portrait", "landscape"], BeforeValidator(_lower)] = "square"
 
 
-# --- Flux ---------------------------------------------------------------------------------------------
+# --- Flux (piapi.ai/docs/flux-api/*, flux-with-lora-and-controlnet, flux-redux-fill-variation-...) ---
 
 
-class FluxTxt2Img(TaskInput):
-    prompt: Prompt
-    negative_prompt: OptionalPrompt = None
+class FluxSized(TaskInput):
     width: FluxSide | None = None
     height: FluxSide | None = None
 
     @model_validator(mode="after")
-    def _pixels(self) -> FluxTxt2Img:
+    def _pixels(self) -> FluxSized:
         if (self.width or 1024) * (self.height or 1024) > FLUX_MAX_PIXELS:
             raise field_error("width", f"width x height must not exceed {FLUX_MAX_PIXELS} pixels")
         return self
 
 
+class FluxTxt2Img(FluxSized):
+    prompt: Prompt
+    negative_prompt: OptionalPrompt = None
+
+
 class FluxImg2Img(FluxTxt2Img):
-    image: HttpUrl
+    image: MediaUrl
 
 
-# --- video and music ----------------------------------------------------------------------------------
+class FluxTxt2ImgLora(FluxTxt2Img):
+    lora_settings: Settings | None = None
 
 
-class Video(TaskInput):
+class FluxImg2ImgLora(FluxImg2Img):
+    lora_settings: Settings | None = None
+
+
+class FluxFill(FluxSized):
+    """fill-inpaint (the mask travels in the image) and fill-outpaint (``custom_settings``)."""
+
+    image: MediaUrl
     prompt: OptionalPrompt = None
     negative_prompt: OptionalPrompt = None
-    image_url: HttpUrl | None = None
-    duration: Annotated[Literal[5, 10], BeforeValidator(_to_int)] = 5
-    aspect_ratio: VideoAspectRatio | None = None
-
-    @model_validator(mode="after")
-    def _prompt_or_image(self) -> Video:
-        if self.prompt is None and self.image_url is None:
-            raise field_error("prompt", "a prompt (or an image_url) is required")
-        return self
+    custom_settings: Settings | None = None
 
 
-class KlingVideo(Video):
-    mode: Annotated[Literal["std", "pro"], BeforeValidator(_lower)] = "std"
-
-
-class Music(TaskInput):
+class FluxRedux(FluxSized):
+    image: MediaUrl
     prompt: OptionalPrompt = None
-    gpt_description_prompt: OptionalPrompt = None
-    lyrics_type: Annotated[Literal["generate", "user", "instrumental"], BeforeValidator(_lower)] = "generate"
-    model_version: Annotated[Literal["v3", "v3.5"], BeforeValidator(_music_version)] = "v3.5"
+
+
+class FluxControlnet(FluxTxt2Img):
+    control_net_settings: Annotated[Settings, Field(min_length=1)]
+    lora_settings: Settings | None = None
 
     @model_validator(mode="after")
-    def _prompt_given(self) -> Music:
-        if self.lyrics_type == "user" and self.prompt is None:
-            raise field_error("prompt", "lyrics_type 'user' needs the lyrics in prompt")
-        if self.prompt is None and self.gpt_description_prompt is None:
-            raise field_error("prompt", "a prompt or a gpt_description_prompt is required")
+    def _control_types(self) -> FluxControlnet:
+        for i, setting in enumerate(self.control_net_settings):
+            if not isinstance(setting.get("control_type"), str) or not setting["control_type"].strip():
+                raise field_error(f"control_net_settings.{i}.control_type", "is required")
         return self
 
 
-# --- image toolkit ------------------------------------------------------------------------------------
-
-
-def image_pixels(data: dict[str, Any]) -> int | None:
-    """Pixel count of the input picture from ``image_size`` ("WxH"), else ``width`` x ``height``."""
-    size = data.get("image_size")
-    if isinstance(size, str) and (match := _SIZE.fullmatch(size.strip())):
-        return int(match[1]) * int(match[2])
-    width, height = data.get("width"), data.get("height")
-    if isinstance(width, int) and isinstance(height, int):
-        return width * height
-    return None
+# --- image toolkit (seed 003 "Face Swap" and "Image Editing" pricing; piapi.ai/docs/faceswap-api/*) ---
 
 
 class FaceSwap(TaskInput):
-    target_image: HttpUrl
-    swap_image: HttpUrl
+    target_image: MediaUrl
+    swap_image: MediaUrl
+
+
+class MultiFaceSwap(FaceSwap):
+    input_faces_index: Annotated[str | None, BeforeValidator(_to_str)] = None
+    source_faces_index: Annotated[str | None, BeforeValidator(_to_str)] = None
 
 
 class BackgroundRemove(TaskInput):
-    image: HttpUrl
+    image: MediaUrl
 
 
 class SizedImage(TaskInput):
     """A picture whose size class prices the task; bigger than ``max_side`` squared has no price."""
 
     max_side: ClassVar[int] = 2048
-    image: HttpUrl
-    image_size: Annotated[str | None, AfterValidator(lambda v: v if v is None else _image_size(v))] = None
+    image: MediaUrl
+    image_size: ImageSize = None
     width: ImageSide | None = None
     height: ImageSide | None = None
 
@@ -329,6 +256,30 @@ class ImageSegment(SizedImage):
     negative_prompt: OptionalPrompt = None
 
 
+# --- Trellis 3D (piapi.ai/docs/trellis-api/create-task; steps 10-50, guidance 0-10) -----------------
+
+
+class Trellis(TaskInput):
+    ss_sampling_steps: TrellisSteps | None = None
+    slat_sampling_steps: TrellisSteps | None = None
+    ss_guidance_strength: TrellisGuidance | None = None
+    slat_guidance_strength: TrellisGuidance | None = None
+
+
+class TrellisImage(Trellis):
+    image: MediaOrBase64 | None = None  # "Input image in base64 or URL format"
+    images: list[MediaOrBase64] | None = None
+
+    @model_validator(mode="after")
+    def _an_image(self) -> TrellisImage:
+        require_one(self, "image", "images")
+        return self
+
+
+class TrellisText(Trellis):
+    prompt: Prompt
+
+
 INPUT_MODELS: dict[str, type[TaskInput]] = {
     "mj_imagine": MjImagine,
     "mj_upscale": MjUpscale,
@@ -342,11 +293,18 @@ INPUT_MODELS: dict[str, type[TaskInput]] = {
     "mj_seed": MjSeed,
     "flux_txt2img": FluxTxt2Img,
     "flux_img2img": FluxImg2Img,
-    "video": Video,
-    "kling_video": KlingVideo,
-    "music": Music,
+    "flux_txt2img_lora": FluxTxt2ImgLora,
+    "flux_img2img_lora": FluxImg2ImgLora,
+    "flux_fill": FluxFill,
+    "flux_redux": FluxRedux,
+    "flux_controlnet": FluxControlnet,
     "face_swap": FaceSwap,
+    "multi_face_swap": MultiFaceSwap,
     "background_remove": BackgroundRemove,
     "image_upscale": ImageUpscale,
     "image_segment": ImageSegment,
+    "trellis_image": TrellisImage,
+    "trellis_text": TrellisText,
+    **VIDEO_INPUTS,
+    **AUDIO_INPUTS,
 }

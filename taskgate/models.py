@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, NewType
+from typing import Annotated, Any, NewType
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 UserId = NewType("UserId", str)
 TaskId = NewType("TaskId", str)
@@ -73,16 +73,27 @@ class Outcome(StrEnum):
     HANDBACK = "handback"  # a stopping worker returns the attempt; it resumes by upstream id elsewhere
 
 
+def _null_is_absent(value: Any) -> Any:
+    """GoAPI clients send ``null`` for "not set" (``"config": null``, ``"endpoint": null``)."""
+    return {} if value is None else value
+
+
+def _null_is_empty(value: Any) -> Any:
+    return "" if value is None else value
+
+
 class WebhookConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    endpoint: str = ""
-    secret: str = ""
+    endpoint: Annotated[str, BeforeValidator(_null_is_empty)] = ""
+    secret: Annotated[str, BeforeValidator(_null_is_empty)] = ""
 
 
 class TaskConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
-    service_mode: ServiceMode = ServiceMode.DEFAULT
-    webhook_config: WebhookConfig = Field(default_factory=WebhookConfig)
+    service_mode: Annotated[ServiceMode, BeforeValidator(_null_is_empty)] = ServiceMode.DEFAULT
+    webhook_config: Annotated[WebhookConfig, BeforeValidator(_null_is_absent)] = Field(
+        default_factory=WebhookConfig
+    )
 
 
 class CreateTaskRequest(BaseModel):
@@ -92,7 +103,7 @@ class CreateTaskRequest(BaseModel):
     model: str = Field(min_length=1, max_length=100)
     task_type: str = Field(min_length=1, max_length=100)
     input: dict[str, Any]
-    config: TaskConfig = Field(default_factory=TaskConfig)
+    config: Annotated[TaskConfig, BeforeValidator(_null_is_absent)] = Field(default_factory=TaskConfig)
 
 
 def ms_to_rfc3339(ms: int | None) -> str | None:

@@ -25,6 +25,7 @@ from taskgate.inputs import image_pixels
 from taskgate.models import Lane
 
 SIZE_CLASS = "size_class"
+WILDCARD = "*"  # a table key part that matches any value of its dimension
 _VERSION_FLAG = re.compile(r"--(?:version|v)\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 _NIJI_FLAG = re.compile(r"--niji(?:\s+(\d+(?:\.\d+)?))?(?![\w.])", re.IGNORECASE)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -127,16 +128,29 @@ def compute(
 
 def _table_price(rule: TablePrice, data: Mapping[str, Any]) -> int:
     values = [_dimension(rule, name, data) for name in rule.by]
-    amount = rule.table.get("/".join(values))
+    amount = _lookup(rule.table, values)
     if amount is not None:
         return amount
     for position, (name, value) in enumerate(zip(rule.by, values, strict=True)):
-        known = sorted({key.split("/")[position] for key in rule.table})
-        if value not in known:
+        known = sorted({key.split("/")[position] for key in rule.table} - {WILDCARD})
+        if value not in known and not any(key.split("/")[position] == WILDCARD for key in rule.table):
             field = "image_size" if name == SIZE_CLASS else name
             raise InvalidInput(f"input.{field}", f"no price for {name} {value!r}; priced: {', '.join(known)}")
     combination = ", ".join(f"{n}={v}" for n, v in zip(rule.by, values, strict=True))
     raise InvalidInput(f"input.{rule.by[-1]}", f"no price for the combination {combination}")
+
+
+def _lookup(table: Mapping[str, int], values: list[str]) -> int | None:
+    """The amount of the most specific key matching ``values``; a ``*`` in a key matches any value
+    (for example ``"t2v-01/*"``: one price whatever the duration). Earlier dimensions weigh more."""
+    best: tuple[tuple[bool, ...], int] | None = None
+    for key, amount in table.items():
+        parts = key.split("/")
+        if all(part in (WILDCARD, value) for part, value in zip(parts, values, strict=True)):
+            rank = tuple(part != WILDCARD for part in parts)
+            if best is None or rank > best[0]:
+                best = (rank, amount)
+    return best[1] if best is not None else None
 
 
 def _dimension(rule: TablePrice, name: str, data: Mapping[str, Any]) -> str:

@@ -20,7 +20,9 @@ from taskgate.store.scripts import Scripts
 
 log = structlog.get_logger(__name__)
 
-DEFAULT_MODELS = ("midjourney", "flux", "kling", "luma", "hailuo", "suno", "faceswap", "image-toolkit")
+DEFAULT_MODELS = (
+    "midjourney", "flux", "kling", "luma", "hailuo", "suno", "faceswap", "image-toolkit", "qubico",
+)
 PUBLIC_FIELDS = (
     "id", "owner", "provider", "base_url", "models", "modes", "capacity", "priority", "weight",
     "daily_cap", "backup", "state", "state_reason", "cooldown_until", "created_ms",

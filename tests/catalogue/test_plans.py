@@ -138,7 +138,9 @@ def test_lanes(catalogue: Catalogue) -> None:
         ("flux", "txt2img", "Qubico/flux1-schnell", "credits", "flux"),
         ("Qubico/flux1-dev", "img2img", "Qubico/flux1-dev", "credits", "flux"),
         ("qubico/FLUX1-dev-advanced", "txt2img", "Qubico/flux1-dev-advanced", "credits", "flux"),
-        ("suno", "generate_music", "music-u", "suno_quota", "suno"),
+        ("suno", "generate_music", "music-s", "suno_quota", "suno"),  # GoAPI's own name for music-s
+        ("udio", "generate_music", "music-u", "suno_quota", "suno"),
+        ("wanx", "txt2video-1.3b", "Qubico/wanx", "credits", "qubico"),
         ("mj", "imagine", "midjourney", "mj_quota", "midjourney"),
         ("kling", "video_generation", "kling", "credits", "kling"),
         ("luma", "video_generation", "luma", "luma_quota", "luma"),
