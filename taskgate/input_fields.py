@@ -131,6 +131,8 @@ OptionalPrompt = Annotated[
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 MediaUrl = Annotated[str, AfterValidator(_media)]
 MediaOrBase64 = Annotated[str, AfterValidator(_media_or_base64)]
+# optional media: clients send "" (or null) for "none" (the docs' own examples do: "local_dubbing_url": "")
+OptionalMediaUrl = Annotated[MediaUrl | None, BeforeValidator(lambda v: None if v == "" else v)]
 VideoAspectRatio = Annotated[Literal[VIDEO_RATIOS], BeforeValidator(_lower)]  # type: ignore[valid-type]
 ImageSize = Annotated[str | None, AfterValidator(lambda v: v if v is None else _image_size(v))]
 ImageSide = Annotated[int, Field(ge=1, le=16384)]

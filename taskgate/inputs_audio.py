@@ -14,6 +14,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from taskgate.input_fields import (
     MediaUrl,
+    OptionalMediaUrl,
     OptionalPrompt,
     Prompt,
     TaskInput,
@@ -123,7 +124,7 @@ class DiffRhythm(TaskInput):
 
     lyrics: OptionalPrompt = None
     style_prompt: OptionalPrompt = None
-    style_audio: MediaUrl | None = None
+    style_audio: OptionalMediaUrl = None
 
     @model_validator(mode="after")
     def _style(self) -> DiffRhythm:

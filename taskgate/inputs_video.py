@@ -15,6 +15,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from taskgate.input_fields import (
     MediaUrl,
+    OptionalMediaUrl,
     OptionalPrompt,
     Prompt,
     Settings,
@@ -46,8 +47,8 @@ WanRatio = Annotated[Literal["16:9", "9:16", "1:1"], BeforeValidator(_lower)]
 class KlingVideo(TaskInput):
     prompt: OptionalPrompt = None
     negative_prompt: OptionalPrompt = None
-    image_url: MediaUrl | None = None
-    image_tail_url: MediaUrl | None = None
+    image_url: OptionalMediaUrl = None
+    image_tail_url: OptionalMediaUrl = None
     duration: Seconds5or10 = 5
     aspect_ratio: VideoAspectRatio | None = None
     mode: Annotated[Literal["std", "pro"], BeforeValidator(_lower)] = "std"
@@ -71,11 +72,11 @@ class KlingLipSync(TaskInput):
     (with ``tts_timbre``) or an audio file (``local_dubbing_url``)."""
 
     origin_task_id: UUID | None = None
-    video_url: MediaUrl | None = None
+    video_url: OptionalMediaUrl = None
     tts_text: OptionalPrompt = None
     tts_timbre: str | None = None
     tts_speed: Annotated[float, Field(gt=0)] | None = None
-    local_dubbing_url: MediaUrl | None = None
+    local_dubbing_url: OptionalMediaUrl = None
 
     @model_validator(mode="after")
     def _video_and_speech(self) -> KlingLipSync:
@@ -92,9 +93,9 @@ class KlingEffects(TaskInput):
 
 class KlingTryOn(TaskInput):
     model_input: MediaUrl
-    dress_input: MediaUrl | None = None
-    upper_input: MediaUrl | None = None
-    lower_input: MediaUrl | None = None
+    dress_input: OptionalMediaUrl = None
+    upper_input: OptionalMediaUrl = None
+    lower_input: OptionalMediaUrl = None
     batch_size: Annotated[int, Field(ge=1)] | None = None
 
     @model_validator(mode="after")
@@ -108,9 +109,9 @@ class KlingTryOn(TaskInput):
 
 class LumaVideo(TaskInput):
     prompt: OptionalPrompt = None
-    image_url: MediaUrl | None = None
-    start_image: MediaUrl | None = None
-    end_image: MediaUrl | None = None
+    image_url: OptionalMediaUrl = None
+    start_image: OptionalMediaUrl = None
+    end_image: OptionalMediaUrl = None
     key_frames: dict[str, Any] | None = None
     duration: Seconds5or10 | None = None
     aspect_ratio: Annotated[str, Field(min_length=3, max_length=10)] | None = None
@@ -144,7 +145,7 @@ class HailuoVideo(TaskInput):
 
     model: Annotated[str, Field(min_length=1, max_length=64), BeforeValidator(_lower)] = "t2v-01"
     prompt: HailuoPrompt = None
-    image_url: MediaUrl | None = None
+    image_url: OptionalMediaUrl = None
     expand_prompt: bool | None = None
     duration: Annotated[Literal[6, 10], BeforeValidator(_to_int)] = 6
     resolution: Annotated[Literal[768, 1080], BeforeValidator(_to_int)] | None = None
@@ -200,7 +201,7 @@ class Skyreels(TaskInput):
 class Framepack(TaskInput):
     prompt: Prompt
     start_image: MediaUrl
-    end_image: MediaUrl | None = None
+    end_image: OptionalMediaUrl = None
     negative_prompt: OptionalPrompt = None
     duration: Annotated[int, Field(ge=1)] | None = None
 

@@ -7,9 +7,11 @@ Wire format (JSON bodies; every job route needs header ``x-api-key: <account key
     same api key returns the same id and never starts a second job (``created`` is false).
 ``GET /v1/jobs/{id}``
     -> ``200 {"id", "status": "pending|running|completed|failed", "progress": 0-100,
-    "output": {"image_url", "image_urls": [...]} | null, "error": {"kind", "message"} | null}``.
-    Result URLs are ``http://<host the client used>/files/<id>.png``; ``GET /files/<name>.png`` serves
-    a 1x1 PNG.
+    "output": {...} | null, "error": {"kind", "message"} | null}``. ``output`` has the shape GoAPI
+    documents for the job's model and task type (``sim/outputs.py``: ``image_url``/``image_urls``,
+    ``video_url``, Kling ``works``, Luma ``video_raw``, Udio ``songs``, Suno ``clips``, ``audio_url``,
+    Trellis ``model_file``, ...). Result URLs are ``http://<host the client used>/files/<id>.<ext>``;
+    ``GET /files/<name>.png|mp4|mp3|glb`` serves a tiny file of that type (a 1x1 PNG for images).
 ``POST /v1/jobs/{id}/cancel`` -> ``200 {"cancelled": true|false}`` (false once the job has ended).
 ``GET /v1/health`` -> ``200 {"status": "ok", "fast_hours_left": float | null}`` or the refusal the
     account's behaviour dictates (the adapter's ``probe``).
@@ -55,7 +57,9 @@ from taskgate.sim.state import SimRefused, SimState, SubmitBody
 log = structlog.get_logger(__name__)
 
 SIM_STATE = web.AppKey("sim_state", SimState)
-FILE_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,80}\.png$")
+FILE_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,80}\.(png|mp4|mp3|glb)$")
+# a tiny file per type: a real PNG, and placeholder bytes with the right content type for the others
+FILE_TYPES = {"png": "image/png", "mp4": "video/mp4", "mp3": "audio/mpeg", "glb": "model/gltf-binary"}
 MAX_TEXT = 200  # longest model / task_type / mode / idempotency key accepted
 
 
@@ -190,9 +194,12 @@ async def stats(request: web.Request) -> web.Response:
 
 
 async def serve_file(request: web.Request) -> web.Response:
-    if not FILE_NAME.match(request.match_info["name"]):
+    match = FILE_NAME.match(request.match_info["name"])
+    if not match:
         raise web.HTTPNotFound()
-    return web.Response(body=tiny_png(), content_type="image/png")
+    ext = match[1]
+    body = tiny_png() if ext == "png" else f"simulated {ext} file\n".encode()
+    return web.Response(body=body, content_type=FILE_TYPES[ext])
 
 
 def _files_base(request: web.Request) -> str:

@@ -19,10 +19,10 @@ from typing import Any
 from taskgate.providers.base import ErrorKind
 from taskgate.settings import Settings
 from taskgate.sim.directives import ACCOUNT_FLIPPING, SimOutcome, directive_of
+from taskgate.sim.outputs import output_for
 
 PENDING_MAX_S = 0.5
 JITTER = (0.8, 1.2)  # latency spread around the mode's mean when no directive sets a duration
-IMAGES_PER_JOB = 4
 COUNTERS = ("submit_requests", "jobs_submitted", "duplicate_submits", "cancelled")
 FAST_MODES = frozenset({"fast", "turbo"})
 FAILURE_MESSAGES = {
@@ -72,8 +72,9 @@ class SimJob:
                            "transient", "cancelled")
         if elapsed >= self.duration_s:
             if self.outcome == SimOutcome.COMPLETED:
-                return {"id": self.id, "status": "completed", "progress": 100,
-                        "output": _output(self.id, files_base), "error": None}
+                output = output_for(self.body.model, self.body.task_type, self.id, files_base)
+                return {"id": self.id, "status": "completed", "progress": 100, "output": output,
+                        "error": None}
             return _failed(self, 100, str(self.outcome), FAILURE_MESSAGES[self.outcome])
         if elapsed < min(self.duration_s * 0.1, PENDING_MAX_S):
             return {"id": self.id, "status": "pending", "progress": 0, "output": None, "error": None}
@@ -258,11 +259,6 @@ def _progress(elapsed: float, duration: float) -> int:
 def _failed(job: SimJob, progress: int, kind: str, message: str) -> dict[str, Any]:
     return {"id": job.id, "status": "failed", "progress": progress, "output": None,
             "error": {"kind": kind, "message": message}}
-
-
-def _output(job_id: str, files_base: str) -> dict[str, Any]:
-    urls = [f"{files_base}/files/{job_id}-{i}.png" for i in range(1, IMAGES_PER_JOB + 1)]
-    return {"image_url": f"{files_base}/files/{job_id}.png", "image_urls": urls}
 
 
 def _number(value: Any, *, allow_negative: bool = False) -> float | None:
