@@ -1,4 +1,5 @@
-"""Who is calling: customers by ``x-api-key`` (DESIGN.md §4), operators by ``x-admin-token``."""
+"""Who is calling: customers by ``x-api-key`` (DESIGN.md §4) or ``Authorization: Bearer``, operators by
+``x-admin-token``."""
 
 from __future__ import annotations
 
@@ -20,9 +21,19 @@ ADMIN_TOKEN_HEADER = "x-admin-token"
 APP_SETTINGS = web.AppKey("settings", Settings)
 
 
+def api_key_of(request: web.Request) -> str | None:
+    """``x-api-key``, else ``Authorization: Bearer <key>`` (the form GoAPI's OpenAI-style endpoints and
+    some public clients send)."""
+    key = request.headers.get(API_KEY_HEADER)
+    if key:
+        return key
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
 async def current_user(request: web.Request) -> UserRecord:
-    """The customer behind ``x-api-key``; binds ``user_id`` to the request's log context."""
-    user = await request.app[SERVICES].users.authenticate(request.headers.get(API_KEY_HEADER))
+    """The customer behind ``x-api-key`` (or a Bearer token); binds ``user_id`` to the log context."""
+    user = await request.app[SERVICES].users.authenticate(api_key_of(request))
     structlog.contextvars.bind_contextvars(user_id=user.user_id)
     return user
 
