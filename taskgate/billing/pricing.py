@@ -4,7 +4,8 @@ A rule is one of three schemes (the catalogue's ``price = ...`` entry):
 
 - ``flat``: one amount (written ``price = 7``);
 - ``table``: an amount per combination of input values (``by`` fields, joined with ``/``); the derived
-  dimension ``size_class`` is the smallest of ``size_classes`` whose square holds the input picture;
+  dimension ``size_class`` is the smallest of ``size_classes`` whose square holds the input picture; a
+  ``*`` in a key matches any value (the most specific matching key wins);
 - ``midjourney``: seed 003's Midjourney table, by mode (lane), version class and endpoint type, plus the
   special upscalers of its note 6.
 
