@@ -128,6 +128,9 @@ Prompt = Annotated[str, Field(max_length=PROMPT_MAX_CHARS), BeforeValidator(_pro
 OptionalPrompt = Annotated[
     Annotated[str, Field(max_length=PROMPT_MAX_CHARS)] | None, BeforeValidator(_optional_prompt)
 ]
+# lyrics and speech text: no length rule in the docs, so none here beyond the request body limit
+Text = Annotated[str, BeforeValidator(_prompt)]
+OptionalText = Annotated[str | None, BeforeValidator(_optional_prompt)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 MediaUrl = Annotated[str, AfterValidator(_media)]
 MediaOrBase64 = Annotated[str, AfterValidator(_media_or_base64)]

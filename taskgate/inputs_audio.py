@@ -16,8 +16,10 @@ from taskgate.input_fields import (
     MediaUrl,
     OptionalMediaUrl,
     OptionalPrompt,
+    OptionalText,
     Prompt,
     TaskInput,
+    Text,
     _lower,
     field_error,
     require_one,
@@ -30,6 +32,7 @@ def _music_version(value: object) -> object:
     return aliases.get(value, value) if isinstance(value, str) else value
 
 
+SUNO_PROMPT_MAX = 3000  # "limited to 3000 characters" (piapi-mcp-server generate_music_suno)
 LyricsType = Annotated[Literal["generate", "user", "instrumental"], BeforeValidator(_lower)]
 MusicVersion = Annotated[Literal["v3", "v3.5"], BeforeValidator(_music_version)]
 
@@ -42,9 +45,9 @@ class Music(TaskInput):
     (``lyrics_type: user`` with ``lyrics``, or in ``prompt`` as the older examples do); extend a song
     with ``continue_song_id`` and ``continue_at``."""
 
-    prompt: OptionalPrompt = None
+    prompt: OptionalText = None  # the user's lyrics, in the older examples
     gpt_description_prompt: OptionalPrompt = None
-    lyrics: OptionalPrompt = None
+    lyrics: OptionalText = None
     lyrics_type: LyricsType = "generate"
     model_version: MusicVersion = "v3.5"
     continue_song_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
@@ -83,7 +86,7 @@ class SunoCustom(TaskInput):
     """``generate_music_custom``: lyrics in ``prompt``, ``title``, ``tags``; continue a clip with
     ``continue_clip_id`` / ``continue_at``."""
 
-    prompt: OptionalPrompt = None
+    prompt: Annotated[str, Field(max_length=SUNO_PROMPT_MAX)] | None = None
     title: Annotated[str, Field(max_length=80)] | None = None  # "limited to 80 characters"
     tags: Annotated[str, Field(max_length=200)] | None = None  # "limited to 200 characters"
     negative_tags: Annotated[str, Field(max_length=200)] | None = None
@@ -105,9 +108,9 @@ class SunoUpload(TaskInput):
 
 
 class Tts(TaskInput):
-    gen_text: Prompt
+    gen_text: Text
     ref_audio: MediaUrl
-    ref_text: OptionalPrompt = None
+    ref_text: OptionalText = None
     speed: Annotated[float, Field(gt=0)] | None = None
     remove_silence: bool | None = None
 
@@ -122,7 +125,7 @@ class VideoToAudio(TaskInput):
 class DiffRhythm(TaskInput):
     """A style from text (``style_prompt``) or from a reference clip (``style_audio``)."""
 
-    lyrics: OptionalPrompt = None
+    lyrics: OptionalText = None
     style_prompt: OptionalPrompt = None
     style_audio: OptionalMediaUrl = None
 
@@ -134,7 +137,7 @@ class DiffRhythm(TaskInput):
 
 class AceText(TaskInput):
     style_prompt: Prompt
-    lyrics: OptionalPrompt = None
+    lyrics: OptionalText = None
     negative_prompt: OptionalPrompt = None
     duration: Annotated[float, Field(gt=0)] | None = None
 
@@ -142,22 +145,22 @@ class AceText(TaskInput):
 class AceAudio(TaskInput):
     style_audio: MediaUrl
     style_prompt: OptionalPrompt = None
-    lyrics: OptionalPrompt = None
+    lyrics: OptionalText = None
     negative_prompt: OptionalPrompt = None
 
 
 class AceEdit(TaskInput):
     audio: MediaUrl
     style_prompt: OptionalPrompt = None
-    lyrics: OptionalPrompt = None
+    lyrics: OptionalText = None
     edit_style_prompt: OptionalPrompt = None
-    edit_lyrics: OptionalPrompt = None
+    edit_lyrics: OptionalText = None
 
 
 class AceExtend(TaskInput):
     audio: MediaUrl
     style_prompt: OptionalPrompt = None
-    lyrics: OptionalPrompt = None
+    lyrics: OptionalText = None
     negative_prompt: OptionalPrompt = None
     left_extend_duration: Annotated[float, Field(ge=0)] | None = None
     right_extend_duration: Annotated[float, Field(ge=0)] | None = None

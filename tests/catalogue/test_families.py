@@ -43,6 +43,8 @@ ACCEPTED = [
     ("luma", "video_generation", {"prompt": "a", "key_frames": {"frame0": {"type": "", "url": None}}}),
     ("Qubico/trellis", "image-to-3d", {"image": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAAB"}),
     ("Qubico/wanx", "txt2video-14b", {"prompt": "a", "aspect_ratio": "9:16", "seed": 7}),
+    ("music-u", "generate_music", {"lyrics": "la " * 5000, "lyrics_type": "user"}),  # no documented cap
+    ("Qubico/tts", "zero-shot", {"gen_text": "word " * 2000, "ref_audio": URL}),
 ]
 
 
@@ -78,6 +80,7 @@ REFUSED = [
     ("luma", "extend_video", {"prompt": "more"}, "input.origin_task_id", "required"),
     ("music-s", "generate_music", {"make_instrumental": True}, "input.gpt_description_prompt", "required"),
     ("music-s", "generate_music_custom", {"prompt": "a", "title": "t" * 81}, "input.title", "80"),
+    ("music-s", "generate_music_custom", {"prompt": "a" * 3001}, "input.prompt", "3000"),
     ("Qubico/tts", "zero-shot", {"ref_audio": URL}, "input.gen_text", "required"),
     ("Qubico/diffrhythm", "txt2audio-base", {"lyrics": "la"}, "input.style_prompt", "required"),
     ("Qubico/trellis", "image-to-3d", {"image": URL, "slat_guidance_strength": 11},
