@@ -68,8 +68,8 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     app.add_routes(routes.routes)
     app.add_routes(admin_routes.routes)
     app.add_routes(compat_routes.routes)
-    compat_routes.add_trailing_slashes(app.router)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    compat_routes.add_trailing_slashes(app.router)  # last: covers every customer route added above
     return app
