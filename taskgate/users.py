@@ -15,7 +15,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from taskgate.catalogue import Catalogue, Feature
+from taskgate.catalogue import Catalogue, Feature, PlanSpec
 from taskgate.errors import InvalidInput, NotFound, Unauthorized
 from taskgate.models import ServiceMode, now_ms
 from taskgate.store.keys import Keys
@@ -55,6 +55,15 @@ class UserRecord:
         )
 
 
+def plan_lua_fields(plan: PlanSpec) -> dict[str, str]:
+    """The plan's figures as the Lua scripts read them from a user hash (S1, B5, B6)."""
+    return {
+        "plan": plan.name, "cap": str(plan.concurrency),
+        "relax_limit": str(plan.relax_daily), "incorrect_limit": str(plan.incorrect_daily),
+        "incorrect_penalty": str(plan.incorrect_penalty),
+    }
+
+
 class UserService:
     def __init__(self, redis: Redis, keys: Keys, catalogue: Catalogue, wallets: WalletService,
                  plan_weights: dict[str, int] | None = None) -> None:
@@ -66,10 +75,8 @@ class UserService:
         plan = self.catalogue.plan(plan_name)
         allowed = failover and plan.has(Feature.AUTO_FAILOVER)
         return {
-            "plan": plan.name, "cap": str(plan.concurrency),
-            "weight": str(self.plan_weights.get(plan.name, 1)),
-            "relax_limit": str(plan.relax_daily), "incorrect_limit": str(plan.incorrect_daily),
-            "incorrect_penalty": str(plan.incorrect_penalty), "features": ",".join(sorted(plan.features)),
+            **plan_lua_fields(plan), "weight": str(self.plan_weights.get(plan.name, 1)),
+            "features": ",".join(sorted(plan.features)),
             "failover": "1" if allowed else "0", "failover_setting": "1" if failover else "0",
         }
 

@@ -33,7 +33,7 @@ from taskgate.pool.registry import AccountSpec
 from taskgate.services import Services, build_services
 from taskgate.settings import Settings
 
-PLANS = {"free": 3, "developer": 9, "premium": 30}
+PLANS = ("free", "developer", "premium")  # caps (S1) come from the catalogue
 ACCOUNT_CAPACITY = 20
 FIRST_FAULT_S = 0.5
 ZERO_FIGURES = (
@@ -256,7 +256,7 @@ async def _sample(
             pipe.zcard(k.account_leases(account))
             counts = await pipe.execute()
             for (plan, _), n in zip(users.values(), counts, strict=False):
-                if n > PLANS[plan]:
+                if n > services.catalogue.plan(plan).concurrency:
                     violations[f"user:{plan}"] += 1
             if counts[-1] > ACCOUNT_CAPACITY:
                 violations["account"] += 1
