@@ -41,7 +41,7 @@ from taskgate.models import Lane, Plan, Pool
 from taskgate.scheduler.dispatcher import Dispatch, Dispatcher
 from taskgate.scheduler.runner import dispatch_all
 from taskgate.settings import Settings
-from taskgate.store.keys import ARQ_JOB_KEY_PREFIX, SHARED_OWNER, Keys, flow_id
+from taskgate.store.keys import SHARED_OWNER, Keys, flow_id
 from taskgate.store.scripts import Scripts
 from taskgate.users import plan_lua_fields
 
@@ -317,7 +317,7 @@ class Scenario:
         async for chunk in batched_scan(self.redis, self.keys.pattern()):
             await self.redis.unlink(*chunk)
         for chunk in chunks(self.task_ids, PIPELINE_CHUNK):
-            await self.redis.unlink(*(f"{ARQ_JOB_KEY_PREFIX}{t}:1" for t in chunk))
+            await self.redis.unlink(*(self.keys.arq_job(t, 1) for t in chunk))
 
 
 class WatchedDispatcher(Dispatcher):

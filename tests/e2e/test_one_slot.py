@@ -1,0 +1,55 @@
+"""Every key a task's life touches hashes to the deployment's slot (docs/architecture.md#keyspace):
+taskgate's keys and arq's job, in-progress, retry and result keys alike, in scripts (MONITOR shows
+the commands Lua runs) and in arq's transactions. A key outside the hash tag (arq's own global
+"arq:abort" set, or a job id without the tag) would make these commands cross-slot in a Cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from redis.asyncio import Redis
+from redis.crc import key_slot
+
+ARG = re.compile(r'"(.*?)(?<!\\)"')
+KEY_LIKE = re.compile(r"^(arq:[\w-]+(:.+)?|\{[^\"}]+\}(:.*)?)$")  # not a bare prefix like "arq:job:"
+
+
+async def _record(redis_url: str, seen: list[list[str]], stop: asyncio.Event) -> None:
+    client = Redis.from_url(redis_url)
+    try:
+        async with client.monitor() as monitor:
+            while not stop.is_set():
+                try:
+                    info = await asyncio.wait_for(monitor.connection.read_response(), 0.2)
+                except TimeoutError:
+                    continue
+                line = info.decode() if isinstance(info, bytes) else str(info)
+                seen.append(ARG.findall(line))
+    finally:
+        await client.aclose()
+
+
+async def test_a_task_life_stays_in_one_slot(system, redis_url):
+    keys = system.services.keys
+    seen: list[list[str]] = []
+    stop = asyncio.Event()
+    recorder = asyncio.create_task(_record(redis_url, seen, stop))
+    await asyncio.sleep(0.2)
+    _, key = await system.user("developer", wallets={"mj_quota": 100})
+    await system.shared_account(capacity=2)
+    _, body = await system.call("POST", "/api/v1/task", key, json={
+        "model": "midjourney", "task_type": "imagine",
+        "input": {"prompt": "one slot [sim duration=0.1]", "process_mode": "fast"}})
+    task = await system.wait_final(key, body["data"]["task_id"])
+    await asyncio.sleep(0.5)  # arq's finish transaction follows the settlement
+    stop.set()
+    await recorder
+    assert task["status"] == "completed"
+    job_id = keys.arq_job_id(task["task_id"], 1)
+    commands = [args for args in seen if args]
+    assert any(job_id in args for args in commands), "the worker never touched the attempt's job"
+    slot = key_slot(keys.base.encode())
+    outside = {arg for args in commands for arg in args[1:] if KEY_LIKE.match(arg)
+               and (keys.base in arg or arg.startswith("arq:")) and key_slot(arg.encode()) != slot}
+    assert not outside, f"keys outside the {keys.base} slot: {sorted(outside)}"
