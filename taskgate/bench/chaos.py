@@ -179,7 +179,7 @@ async def _drive(
             await receiver.stop()
     stop.set()
     await asyncio.gather(sampler, faults)
-    await asyncio.sleep(1.0)  # let leases of the last attempts settle
+    await _settled(services, users)
     return await _figures(cluster, services, users, acknowledged, final, violations, fault_times) | hooks
 
 
@@ -284,6 +284,20 @@ async def _wait_final(
             pass
         await asyncio.sleep(0.2)
     return statuses
+
+
+async def _settled(services: Services, users: dict[str, Any], timeout_s: float = 1.0) -> None:
+    """Wait (at most ``timeout_s``) until no slot lease is left: the last settlements have landed."""
+    r, k = services.redis, services.keys
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pipe = r.pipeline(transaction=False)
+        pipe.zcard(k.leases())
+        for user_id in users:
+            pipe.zcard(k.user_leases(user_id))
+        if not any(await pipe.execute()):
+            return
+        await asyncio.sleep(0.05)
 
 
 async def _figures(

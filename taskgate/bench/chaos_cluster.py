@@ -72,6 +72,10 @@ class Cluster:
             "TASKGATE_WEBHOOK_ALLOW_PRIVATE": "true",
             "TASKGATE_MAX_ATTEMPTS": "50",
             "TASKGATE_WEBHOOK_TIMEOUT_S": "1.5",
+            # a compressed clock: retries and the claim of a killed sender's delivery in seconds, not
+            # the production day-long schedule (the figures measured are the same: lost / order / 410)
+            "TASKGATE_WEBHOOK_RETRY_DELAYS_S": "[0.5, 1, 1, 2, 2, 4, 4, 8, 8, 15]",
+            "TASKGATE_WEBHOOK_CLAIM_MS": "4000",
         }
         py = [sys.executable, "-m", "taskgate"]
         binary = shutil.which("redis-server") or "redis-server"
