@@ -15,14 +15,17 @@ ARG = re.compile(r'"(.*?)(?<!\\)"')
 KEY_LIKE = re.compile(r"^(arq:[\w-]+(:.+)?|\{[^\"}]+\}(:.*)?)$")  # not a bare prefix like "arq:job:"
 
 
-async def _record(redis_url: str, seen: list[list[str]], stop: asyncio.Event) -> None:
+async def _record(redis_url: str, seen: list[list[str]], ready: asyncio.Event, stop: asyncio.Event) -> None:
     client = Redis.from_url(redis_url)
     try:
         async with client.monitor() as monitor:
-            while not stop.is_set():
+            ready.set()
+            while True:  # after stop, drain what MONITOR already sent
                 try:
                     info = await asyncio.wait_for(monitor.connection.read_response(), 0.2)
                 except TimeoutError:
+                    if stop.is_set():
+                        break
                     continue
                 line = info.decode() if isinstance(info, bytes) else str(info)
                 seen.append(ARG.findall(line))
@@ -33,16 +36,20 @@ async def _record(redis_url: str, seen: list[list[str]], stop: asyncio.Event) ->
 async def test_a_task_life_stays_in_one_slot(system, redis_url):
     keys = system.services.keys
     seen: list[list[str]] = []
-    stop = asyncio.Event()
-    recorder = asyncio.create_task(_record(redis_url, seen, stop))
-    await asyncio.sleep(0.2)
+    ready, stop = asyncio.Event(), asyncio.Event()
+    recorder = asyncio.create_task(_record(redis_url, seen, ready, stop))
+    await asyncio.wait_for(ready.wait(), 10)
     _, key = await system.user("developer", wallets={"mj_quota": 100})
     await system.shared_account(capacity=2)
     _, body = await system.call("POST", "/api/v1/task", key, json={
         "model": "midjourney", "task_type": "imagine",
         "input": {"prompt": "one slot [sim duration=0.1]", "process_mode": "fast"}})
     task = await system.wait_final(key, body["data"]["task_id"])
-    await asyncio.sleep(0.5)  # arq's finish transaction follows the settlement
+    job_key = keys.arq_job(task["task_id"], 1)
+    for _ in range(500):  # arq's finish transaction (which deletes the job key) follows the settlement
+        if not await system.services.redis.exists(job_key):
+            break
+        await asyncio.sleep(0.01)
     stop.set()
     await recorder
     assert task["status"] == "completed"
