@@ -6,6 +6,7 @@ the commands Lua runs) and in arq's transactions. A key outside the hash tag (ar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 
 from redis.asyncio import Redis
@@ -15,18 +16,14 @@ ARG = re.compile(r'"(.*?)(?<!\\)"')
 KEY_LIKE = re.compile(r"^(arq:[\w-]+(:.+)?|\{[^\"}]+\}(:.*)?)$")  # not a bare prefix like "arq:job:"
 
 
-async def _record(redis_url: str, seen: list[list[str]], ready: asyncio.Event, stop: asyncio.Event) -> None:
+async def _record(redis_url: str, seen: list[list[str]], ready: asyncio.Event) -> None:
+    """Append every command Redis executes to ``seen`` until cancelled (never cancelled mid-test)."""
     client = Redis.from_url(redis_url)
     try:
         async with client.monitor() as monitor:
             ready.set()
-            while True:  # after stop, drain what MONITOR already sent
-                try:
-                    info = await asyncio.wait_for(monitor.connection.read_response(), 0.2)
-                except TimeoutError:
-                    if stop.is_set():
-                        break
-                    continue
+            while True:
+                info = await monitor.connection.read_response()
                 line = info.decode() if isinstance(info, bytes) else str(info)
                 seen.append(ARG.findall(line))
     finally:
@@ -36,8 +33,8 @@ async def _record(redis_url: str, seen: list[list[str]], ready: asyncio.Event, s
 async def test_a_task_life_stays_in_one_slot(system, redis_url):
     keys = system.services.keys
     seen: list[list[str]] = []
-    ready, stop = asyncio.Event(), asyncio.Event()
-    recorder = asyncio.create_task(_record(redis_url, seen, ready, stop))
+    ready = asyncio.Event()
+    recorder = asyncio.create_task(_record(redis_url, seen, ready))
     await asyncio.wait_for(ready.wait(), 10)
     _, key = await system.user("developer", wallets={"mj_quota": 100})
     await system.shared_account(capacity=2)
@@ -45,13 +42,14 @@ async def test_a_task_life_stays_in_one_slot(system, redis_url):
         "model": "midjourney", "task_type": "imagine",
         "input": {"prompt": "one slot [sim duration=0.1]", "process_mode": "fast"}})
     task = await system.wait_final(key, body["data"]["task_id"])
-    job_key = keys.arq_job(task["task_id"], 1)
-    for _ in range(500):  # arq's finish transaction (which deletes the job key) follows the settlement
-        if not await system.services.redis.exists(job_key):
+    in_progress = "arq:in-progress:" + keys.arq_job_id(task["task_id"], 1)
+    for _ in range(1000):  # until MONITOR has shown arq's finish transaction (it deletes in-progress)
+        if any(args and args[0].upper() == "DEL" and in_progress in args for args in seen):
             break
         await asyncio.sleep(0.01)
-    stop.set()
-    await recorder
+    recorder.cancel()
+    with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+        await recorder
     assert task["status"] == "completed"
     job_id = keys.arq_job_id(task["task_id"], 1)
     commands = [args for args in seen if args]
