@@ -118,7 +118,7 @@ async def run_all(names: list[str], n_tasks: int, seed: int) -> dict[str, dict[s
 
 async def run_scenario(name: str, n_tasks: int, seed: int) -> dict[str, Any]:
     schedulers, workers, fault, every_s = SCENARIOS[name]
-    cluster = Cluster(schedulers=schedulers, workers=workers)
+    cluster = Cluster(schedulers=schedulers, workers=workers, seed=seed)
     rng = random.Random(seed)
     started = time.perf_counter()
     try:
