@@ -66,6 +66,7 @@ async def kill_api(c: Cluster, rng: random.Random) -> None:
     c.api.kill()
     await asyncio.sleep(0.3)
     c.api.start()
+    await c.wait_api()  # the next kill counts from when the API is back, not from its restart
 
 
 async def kill_redis(c: Cluster, rng: random.Random) -> None:

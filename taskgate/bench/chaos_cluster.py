@@ -123,6 +123,19 @@ class Cluster:
             await asyncio.sleep(0.05)
         raise RuntimeError("redis-server did not start")
 
+    async def wait_api(self, timeout_s: float = 30.0) -> None:
+        """Until the API accepts connections (a restarted API imports for a while under load)."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.api_port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            return
+
     async def start(self) -> None:
         await self.start_redis()
         for proc in (self.sim, self.api, *self.schedulers, *self.workers):
