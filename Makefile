@@ -42,8 +42,8 @@ test: $(STAMP) ensure-redis
 # ruff (rules), ruff format (layout) and mypy strict; CI (.ci/run) runs this before the tests
 lint: $(STAMP)
 	$(VENV)/bin/ruff check taskgate tests
-	$(VENV)/bin/ruff format --check taskgate tests
 	$(VENV)/bin/mypy taskgate
+	$(VENV)/bin/ruff format --check taskgate tests
 
 bench: $(STAMP) ensure-redis
 	$(VENV)/bin/taskgate bench scheduler
