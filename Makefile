@@ -39,9 +39,11 @@ demo: $(STAMP) ensure-redis
 test: $(STAMP) ensure-redis
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
+# ruff (rules), ruff format (layout) and mypy strict; CI (.ci/run) runs this before the tests
 lint: $(STAMP)
 	$(VENV)/bin/ruff check taskgate tests
 	$(VENV)/bin/mypy taskgate
+	$(VENV)/bin/ruff format --check taskgate tests
 
 bench: $(STAMP) ensure-redis
 	$(VENV)/bin/taskgate bench scheduler

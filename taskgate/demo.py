@@ -374,7 +374,7 @@ async def run_demo(base: Settings, opts: DemoOptions, console: Console) -> dict[
     api_port, sim_port = free_port(opts.port or base.api_port), free_port(opts.sim_port or base.sim_port)
     wanted = demo_settings(
         base, prefix=prefix, redis_url=base.redis_url, api_port=api_port, sim_port=sim_port
-    )
+    ).model_copy(update={"sim_seed": opts.seed})  # the simulator's jitter repeats with --seed too
     from taskgate.services import build_services
 
     async with running_system(wanted) as (settings, redis_note):

@@ -35,8 +35,8 @@ class Services:
 
 def assemble(settings: Settings, redis: Redis) -> Services:
     keys = Keys(settings.key_prefix)
-    scripts = Scripts(redis)
     catalogue = Catalogue.load(settings.catalogue_path)
+    scripts = Scripts(redis, catalogue)
     wallets = WalletService(redis, scripts, keys, catalogue)
     users = UserService(redis, keys, catalogue, wallets, settings.plan_weights)
     accounts = AccountRegistry(redis, scripts, keys, settings)

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     # --- webhooks (§7)
     webhook_allow_private: bool = False
     webhook_timeout_s: float = 10.0
+    # delay before attempt n+1 after attempt n failed (the first attempt is immediate): ~1 day in all
+    webhook_retry_delays_s: tuple[float, ...] = Field(
+        (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 14 * 3600, 20 * 3600, 24 * 3600), min_length=1
+    )
+    webhook_claim_ms: int = Field(60_000, gt=0)  # longer than any attempt (timeout): a live sender keeps it
 
     # --- upstream simulator (taskgate upstream-sim / dev)
     sim_host: str = "127.0.0.1"

@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
-from taskgate.catalogue import Catalogue, Feature
+from taskgate.catalogue import Catalogue, Feature, PlanSpec
 from taskgate.errors import InvalidInput, NotFound, Unauthorized
 from taskgate.models import ServiceMode, now_ms
 from taskgate.store.keys import Keys
 
 if TYPE_CHECKING:
     from taskgate.billing.wallets import WalletService
+    from taskgate.store.scripts import Scripts
 
 log = structlog.get_logger(__name__)
 API_KEY_PREFIX = "tg_"
@@ -55,10 +55,20 @@ class UserRecord:
         )
 
 
+def plan_lua_fields(plan: PlanSpec) -> dict[str, str]:
+    """The plan's figures as the Lua scripts read them from a user hash (S1, B5, B6)."""
+    return {
+        "plan": plan.name, "cap": str(plan.concurrency),
+        "relax_limit": str(plan.relax_daily), "incorrect_limit": str(plan.incorrect_daily),
+        "incorrect_penalty": str(plan.incorrect_penalty),
+    }
+
+
 class UserService:
     def __init__(self, redis: Redis, keys: Keys, catalogue: Catalogue, wallets: WalletService,
                  plan_weights: dict[str, int] | None = None) -> None:
         self.redis, self.keys, self.catalogue, self.wallets = redis, keys, catalogue, wallets
+        self.scripts: Scripts = wallets.scripts
         self.plan_weights = plan_weights or {}
 
     def _plan_fields(self, plan_name: str, failover: bool) -> dict[str, str]:
@@ -66,10 +76,8 @@ class UserService:
         plan = self.catalogue.plan(plan_name)
         allowed = failover and plan.has(Feature.AUTO_FAILOVER)
         return {
-            "plan": plan.name, "cap": str(plan.concurrency),
-            "weight": str(self.plan_weights.get(plan.name, 1)),
-            "relax_limit": str(plan.relax_daily), "incorrect_limit": str(plan.incorrect_daily),
-            "incorrect_penalty": str(plan.incorrect_penalty), "features": ",".join(sorted(plan.features)),
+            **plan_lua_fields(plan), "weight": str(self.plan_weights.get(plan.name, 1)),
+            "features": ",".join(sorted(plan.features)),
             "failover": "1" if allowed else "0", "failover_setting": "1" if failover else "0",
         }
 
@@ -84,24 +92,20 @@ class UserService:
                 raise InvalidInput("wallets", f"{unit} must not be negative")
         user_id = uuid.uuid4().hex
         api_key = new_api_key()
-        async with self.redis.pipeline(transaction=True) as tx:  # user, index and key appear together
-            tx.hset(self.keys.user(user_id), mapping={
-                **fields, "id": user_id, "service_mode": service_mode, "webhook": "", "notify_endpoint": "",
-                "name": name[:200], "created_ms": str(now_ms()),
-            })
-            tx.sadd(self.keys.users(), user_id)
-            self._add_key(tx, user_id, api_key)
-            await tx.execute()
+        d = digest(api_key)
+        record = {**fields, "id": user_id, "service_mode": service_mode, "webhook": "", "notify_endpoint": "",
+                  "name": name[:200], "created_ms": str(now_ms())}
+        await self.scripts.call(  # user, index and key appear together
+            "create_user",
+            keys=[self.keys.user(user_id), self.keys.users(), self.keys.api_key(d),
+                  self.keys.user_api_keys(user_id)],
+            args=[user_id, d, *(x for pair in record.items() for x in pair)],
+        )
         for unit, amount in (wallets or {}).items():
             if int(amount) > 0:
                 await self.wallets.adjust(user_id, unit, int(amount), reason="initial", kind="top_up")
         log.info("user_created", user_id=user_id, plan=fields["plan"])
         return user_id, api_key
-
-    def _add_key(self, tx: Pipeline, user_id: str, api_key: str) -> None:
-        d = digest(api_key)
-        tx.set(self.keys.api_key(d), user_id)
-        tx.sadd(self.keys.user_api_keys(user_id), d)
 
     async def authenticate(self, api_key: str | None) -> UserRecord:
         if not api_key or not api_key.startswith(API_KEY_PREFIX) or len(api_key) > 200:
@@ -139,29 +143,27 @@ class UserService:
         return [await self.show(i) for i in ids]
 
     async def rotate_key(self, user_id: str) -> str:
-        """Replace every key of the user by one new key, in one transaction (no moment without a key)."""
-        await self.get(user_id)
-        old = await self.redis.smembers(self.keys.user_api_keys(user_id))
+        """Replace every key of the user by one new key, in one script (no moment without a key)."""
         api_key = new_api_key()
-        async with self.redis.pipeline(transaction=True) as tx:
-            for d in old:
-                tx.delete(self.keys.api_key(d.decode()))
-            tx.delete(self.keys.user_api_keys(user_id))
-            self._add_key(tx, user_id, api_key)
-            await tx.execute()
-        log.info("api_key_rotated", user_id=user_id, revoked=len(old))
+        try:
+            result = await self.scripts.call(
+                "rotate_api_key", keys=[self.keys.user(user_id), self.keys.user_api_keys(user_id)],
+                args=[self.keys.base, digest(api_key), user_id],
+            )
+        except NotFound as exc:
+            raise NotFound("user", user_id) from exc
+        log.info("api_key_rotated", user_id=user_id, revoked=int(result[1]))
         return api_key
 
     async def revoke_key(self, api_key_or_digest: str) -> None:
         d = digest(api_key_or_digest) if api_key_or_digest.startswith(API_KEY_PREFIX) else api_key_or_digest
-        user_id = await self.redis.get(self.keys.api_key(d))
-        if user_id is None:
-            raise NotFound("api key")
-        async with self.redis.pipeline(transaction=True) as tx:
-            tx.delete(self.keys.api_key(d))
-            tx.srem(self.keys.user_api_keys(user_id.decode()), d)
-            await tx.execute()
-        log.info("api_key_revoked", user_id=user_id.decode())
+        try:
+            result = await self.scripts.call(
+                "revoke_api_key", keys=[self.keys.api_key(d)], args=[self.keys.base, d]
+            )
+        except NotFound as exc:
+            raise NotFound("api key") from exc
+        log.info("api_key_revoked", user_id=result[1])
 
     async def update(self, user_id: str, *, plan: str | None = None, failover: bool | None = None,
                      service_mode: str | None = None, webhook_endpoint: str | None = None,

@@ -8,14 +8,14 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from taskgate.catalogue import Catalogue
 from taskgate.store.keys import Keys, flow_id
 from taskgate.store.scripts import Scripts
+from taskgate.users import plan_lua_fields
 
-PLAN_FIELDS = {
-    "free": {"cap": 3, "relax_limit": 100, "incorrect_limit": 30, "incorrect_penalty": "block"},
-    "developer": {"cap": 9, "relax_limit": 500, "incorrect_limit": 60, "incorrect_penalty": "no_refund"},
-    "premium": {"cap": 30, "relax_limit": 1500, "incorrect_limit": 60, "incorrect_penalty": "no_refund"},
-}
+CATALOGUE = Catalogue.load()
+# The plan figures Lua reads from a user hash, from the catalogue (never copied here).
+PLAN_FIELDS = {name: plan_lua_fields(plan) for name, plan in CATALOGUE.plans.items()}
 
 
 async def make_user(

@@ -33,7 +33,7 @@ from taskgate.pool.registry import AccountSpec
 from taskgate.services import Services, build_services
 from taskgate.settings import Settings
 
-PLANS = {"free": 3, "developer": 9, "premium": 30}
+PLANS = ("free", "developer", "premium")  # caps (S1) come from the catalogue
 ACCOUNT_CAPACITY = 20
 FIRST_FAULT_S = 0.5
 ZERO_FIGURES = (
@@ -66,6 +66,7 @@ async def kill_api(c: Cluster, rng: random.Random) -> None:
     c.api.kill()
     await asyncio.sleep(0.3)
     c.api.start()
+    await c.wait_api()  # the next kill counts from when the API is back, not from its restart
 
 
 async def kill_redis(c: Cluster, rng: random.Random) -> None:
@@ -118,7 +119,7 @@ async def run_all(names: list[str], n_tasks: int, seed: int) -> dict[str, dict[s
 
 async def run_scenario(name: str, n_tasks: int, seed: int) -> dict[str, Any]:
     schedulers, workers, fault, every_s = SCENARIOS[name]
-    cluster = Cluster(schedulers=schedulers, workers=workers)
+    cluster = Cluster(schedulers=schedulers, workers=workers, seed=seed)
     rng = random.Random(seed)
     started = time.perf_counter()
     try:
@@ -179,7 +180,7 @@ async def _drive(
             await receiver.stop()
     stop.set()
     await asyncio.gather(sampler, faults)
-    await asyncio.sleep(1.0)  # let leases of the last attempts settle
+    await _settled(services, users)
     return await _figures(cluster, services, users, acknowledged, final, violations, fault_times) | hooks
 
 
@@ -256,7 +257,7 @@ async def _sample(
             pipe.zcard(k.account_leases(account))
             counts = await pipe.execute()
             for (plan, _), n in zip(users.values(), counts, strict=False):
-                if n > PLANS[plan]:
+                if n > services.catalogue.plan(plan).concurrency:
                     violations[f"user:{plan}"] += 1
             if counts[-1] > ACCOUNT_CAPACITY:
                 violations["account"] += 1
@@ -284,6 +285,20 @@ async def _wait_final(
             pass
         await asyncio.sleep(0.2)
     return statuses
+
+
+async def _settled(services: Services, users: dict[str, Any], timeout_s: float = 1.0) -> None:
+    """Wait (at most ``timeout_s``) until no slot lease is left: the last settlements have landed."""
+    r, k = services.redis, services.keys
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pipe = r.pipeline(transaction=False)
+        pipe.zcard(k.leases())
+        for user_id in users:
+            pipe.zcard(k.user_leases(user_id))
+        if not any(await pipe.execute()):
+            return
+        await asyncio.sleep(0.05)
 
 
 async def _figures(

@@ -54,7 +54,7 @@ class ChaosReceiver:
         task = payload["data"]
         self.posts[task["task_id"]] += 1
         if self.posts[task["task_id"]] == 1:  # every task's first delivery fails
-            if hash(task["task_id"]) % 3 == 0:
+            if int(task["task_id"][:8], 16) % 3 == 0:  # not hash(): it changes per process
                 await asyncio.sleep(SLOW_S)
             return web.Response(status=500)
         self.received[task["task_id"]].append(task["status"])

@@ -35,13 +35,15 @@ from rich.console import Console
 
 from taskgate.bench import report
 from taskgate.bench.redis_proc import ThrowawayRedis
+from taskgate.catalogue import Catalogue
 from taskgate.devserver import safe_url
 from taskgate.models import Lane, Plan, Pool
 from taskgate.scheduler.dispatcher import Dispatch, Dispatcher
 from taskgate.scheduler.runner import dispatch_all
 from taskgate.settings import Settings
-from taskgate.store.keys import ARQ_JOB_KEY_PREFIX, SHARED_OWNER, Keys, flow_id
+from taskgate.store.keys import SHARED_OWNER, Keys, flow_id
 from taskgate.store.scripts import Scripts
+from taskgate.users import plan_lua_fields
 
 PIPELINE_CHUNK = 1000
 MODEL, MODEL_GROUP, TASK_TYPE, UNIT = "midjourney", "midjourney", "imagine", "credits"
@@ -161,13 +163,13 @@ class Scenario:
         cap = self.config.tasks + self.config.latency_tasks + 1
         self.users = [uuid.uuid4().hex for _ in range(self.n_users)]
         adjust = await self.sha("adjust_wallet")
+        plan = plan_lua_fields(Catalogue.load().plan(Plan.PREMIUM))
         for chunk in chunks(self.users, PIPELINE_CHUNK):
             pipe = self.redis.pipeline(transaction=False)
             for user_id in chunk:
                 pipe.hset(self.keys.user(user_id), mapping={
-                    "id": user_id, "plan": str(Plan.PREMIUM), "weight": "1", "failover": "0",
-                    "service_mode": "", "cap": str(cap), "relax_limit": "1500", "incorrect_limit": "60",
-                    "incorrect_penalty": "no_refund",
+                    **plan, "id": user_id, "weight": "1", "failover": "0", "service_mode": "",
+                    "cap": str(cap),
                 })
                 pipe.sadd(self.keys.users(), user_id)
                 pipe.evalsha(adjust, 2, self.keys.wallet(user_id), self.keys.ledger(user_id),
@@ -315,7 +317,7 @@ class Scenario:
         async for chunk in batched_scan(self.redis, self.keys.pattern()):
             await self.redis.unlink(*chunk)
         for chunk in chunks(self.task_ids, PIPELINE_CHUNK):
-            await self.redis.unlink(*(f"{ARQ_JOB_KEY_PREFIX}{t}:1" for t in chunk))
+            await self.redis.unlink(*(self.keys.arq_job(t, 1) for t in chunk))
 
 
 class WatchedDispatcher(Dispatcher):

@@ -13,6 +13,7 @@ import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from taskgate.catalogue import Catalogue
 from taskgate.pool.health import AccountHealth
 from taskgate.scheduler.dispatcher import Dispatcher
 from taskgate.settings import Settings
@@ -36,7 +37,7 @@ async def dispatch_all(dispatcher: Dispatcher, batch: int) -> int:
 async def run_scheduler(settings: Settings, stop: asyncio.Event) -> None:
     redis = await create_redis(settings)
     keys = Keys(settings.key_prefix)
-    scripts = Scripts(redis)
+    scripts = Scripts(redis, Catalogue.load(settings.catalogue_path))  # B7 freezes on failover
     dispatcher = Dispatcher(redis, scripts, keys, settings)
     health = AccountHealth(redis, scripts, keys, settings)
     log.info("scheduler_started", prefix=settings.key_prefix)

@@ -5,24 +5,34 @@ Each file opens with a header (``-- <name>.lua: purpose``, one ``-- KEYS[i] name
 ``lua/lib/`` folders and are pulled in by a line ``--- @include "<package>/lua/lib/<name>.lua"``.
 Scripts return a table whose first item is a status: ``>= 0`` success, ``< 0`` a
 ``ScriptErrorCode``; ``Scripts.call`` raises the mapped exception for the latter.
+
+Rules whose figures are catalogue data reach Lua through a line ``--- @catalogue auto_convert``: when
+the scripts load, it becomes ``local AUTO_CONVERT = {...}`` built from the catalogue the process runs
+with (B7, docs/rules.md#b7), so the TOML is the only place those figures are written.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from taskgate.errors import error_from_script
 
+if TYPE_CHECKING:
+    from taskgate.catalogue import Catalogue
+
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 INCLUDE_RE = re.compile(r'^--- @include "([^"]+)"\s*$', re.MULTILINE)
 KEY_LINE_RE = re.compile(r"^-- KEYS\[(\d+)\]", re.MULTILINE)
 REQUIRED_HEADER = ("-- KEYS[", "-- ARGV[", "-- Returns:", "-- Errors:")
+CATALOGUE_RE = re.compile(r"^--- @catalogue (\w+)\s*$", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +75,52 @@ def load_source(path: Path) -> ScriptSource:
     return ScriptSource(path.stem, path, _expand_includes(raw), n_keys)
 
 
-class Scripts:
-    """All scripts registered on one Redis client (EVALSHA with a NOSCRIPT fallback)."""
+def lua_auto_convert(catalogue: Catalogue) -> str:
+    """B7 as a Lua table: unit -> {from_unit, below, attempts, num, den} (n from_unit buy n*num//den)."""
+    rows = []
+    for unit, rule in sorted(catalogue.auto_convert.items()):
+        attempts = ", ".join(str(a) for a in rule.attempts)
+        num, den = rule.units_per_from
+        rows.append(
+            f"  [{_lua_str(unit)}] = {{from_unit = {_lua_str(rule.from_unit)}, below = {rule.below}, "
+            f"attempts = {{{attempts}}}, num = {num}, den = {den}}},"
+        )
+    return "local AUTO_CONVERT = {\n" + "\n".join(rows) + "\n}"
 
-    def __init__(self, redis: Redis) -> None:
+
+def _lua_str(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_]+", value):
+        raise ValueError(f"catalogue name {value!r} cannot be written into Lua")
+    return f"'{value}'"
+
+
+def with_catalogue(text: str, catalogue: Catalogue) -> str:
+    """Replace each ``--- @catalogue <section>`` line by that section's figures as Lua."""
+    builders = {"auto_convert": lua_auto_convert}
+
+    def replace(m: re.Match[str]) -> str:
+        build = builders.get(m.group(1))
+        if build is None:
+            raise ValueError(f"unknown catalogue section {m.group(1)!r} in a Lua script")
+        return build(catalogue)
+
+    return CATALOGUE_RE.sub(replace, text)
+
+
+@functools.cache
+def _packaged_catalogue() -> Catalogue:
+    from taskgate.catalogue import Catalogue  # late: the catalogue is a higher layer than the store
+
+    return Catalogue.load()
+
+
+class Scripts:
+    """All scripts registered on one Redis client (EVALSHA with a NOSCRIPT fallback), with the
+    figures of ``catalogue`` (default: the packaged one) compiled in."""
+
+    def __init__(self, redis: Redis, catalogue: Catalogue | None = None) -> None:
+        if catalogue is None:
+            catalogue = _packaged_catalogue()
         self.redis = redis
         self.sources: dict[str, ScriptSource] = {}
         self._scripts: dict[str, AsyncScript] = {}
@@ -76,6 +128,7 @@ class Scripts:
             src = load_source(path)
             if src.name in self.sources:
                 raise ValueError(f"two scripts named {src.name}")
+            src = dataclasses.replace(src, text=with_catalogue(src.text, catalogue))  # the text that runs
             self.sources[src.name] = src
             self._scripts[src.name] = redis.register_script(src.text)
 

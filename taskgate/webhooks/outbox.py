@@ -1,7 +1,8 @@
 """Delivering the webhook outbox (§7): claim due deliveries atomically, post the task's current
 state signed (GoAPI's ``x-webhook-secret`` and Standard Webhooks headers), and record every
 attempt. At least once; one delivery in flight per task, so an older status never follows a newer
-one; retried on the schedule below; ``410 Gone`` disables the endpoint; 3xx is a failure."""
+one; retried on ``Settings.webhook_retry_delays_s``; ``410 Gone`` disables the endpoint; 3xx is a
+failure. A claim lasts ``Settings.webhook_claim_ms``: a sender that dies mid-delivery is replaced then."""
 
 from __future__ import annotations
 
@@ -23,9 +24,6 @@ from taskgate.webhooks.ssrf import ForbiddenDestination, check_url, guarded_conn
 
 log = structlog.get_logger(__name__)
 
-# delay before attempt n+1 after attempt n failed (the first attempt is immediate): ~1 day in all
-RETRY_DELAYS_S = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 14 * 3600, 20 * 3600, 24 * 3600)
-CLAIM_MS = 60_000  # longer than any attempt (timeout), so a live sender never loses its claim
 IDLE_WAIT_S = 0.1
 NOTIFICATION_PREFIX = "account:"  # deliveries of account notifications use this subject
 
@@ -35,10 +33,10 @@ async def list_attempts(redis: Redis, keys: Keys, task_id: str) -> list[dict[str
     return [json.loads(raw) for raw in await redis.lrange(keys.webhook_attempts(task_id), 0, -1)]
 
 
-def retry_delay_s(attempts_done: int) -> float | None:
+def retry_delay_s(attempts_done: int, delays: tuple[float, ...]) -> float | None:
     """Delay after ``attempts_done`` failed attempts, or None when the schedule is exhausted."""
-    if attempts_done - 1 < len(RETRY_DELAYS_S):
-        return float(RETRY_DELAYS_S[attempts_done - 1])
+    if attempts_done - 1 < len(delays):
+        return float(delays[attempts_done - 1])
     return None
 
 
@@ -80,7 +78,7 @@ class WebhookDispatcher:
         result = await self.scripts.call(
             "claim_deliveries",
             keys=[k.webhook_outbox(), k.webhook_sent_seq(), k.webhook_inflight()],
-            args=[k.base, now_ms or "", limit, CLAIM_MS],
+            args=[k.base, now_ms or "", limit, self.settings.webhook_claim_ms],
         )
         now = int(result[1])
         flat = result[2:]
@@ -129,7 +127,7 @@ class WebhookDispatcher:
             await self._record(delivery_id, task_id, "give_up", seq, now_ms, record)
             log.warning("webhook_endpoint_disabled", task_id=task_id, endpoint=endpoint)
         else:
-            delay = retry_delay_s(attempts + 1)
+            delay = retry_delay_s(attempts + 1, self.settings.webhook_retry_delays_s)
             outcome = "retry" if delay is not None and error != "forbidden destination" else "give_up"
             await self._record(
                 delivery_id, task_id, outcome, seq, now_ms, record, retry_at=now_ms + int((delay or 0) * 1000)

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import structlog
+from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix, retry_key_prefix
 from arq.worker import Worker
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -85,3 +86,39 @@ class WakeWorker(Worker):
                 if not task.cancelled() and task.exception() is not None:
                     # arq's bookkeeping failed (Redis away): the attempt's lease recovers the task
                     log.warning("arq_job_bookkeeping_failed", job_id=job_id, error=str(task.exception()))
+
+    # arq's finish_job / finish_failed_job also ZREM the job from arq's global "arq:abort" set in the
+    # same transaction: a key outside the deployment's hash tag (a cross-slot transaction in a Redis
+    # Cluster). taskgate never aborts arq jobs (cancel goes through cancel_task.lua; allow_abort_jobs is
+    # off), so these mirrors of arq 0.28's methods leave that set alone.
+
+    async def finish_job(self, job_id: str, finish: bool, result_data: bytes | None,
+                         result_timeout_s: float | None, keep_result_forever: bool, incr_score: int | None,
+                         keep_in_progress: float | None) -> None:
+        async with self.pool.pipeline(transaction=True) as tr:
+            delete_keys = []
+            if keep_in_progress is None:
+                delete_keys.append(in_progress_key_prefix + job_id)
+            else:
+                tr.pexpire(in_progress_key_prefix + job_id, round(keep_in_progress * 1000))
+            if finish:
+                if result_data:
+                    forever = keep_result_forever or result_timeout_s is None
+                    px = None if forever else round((result_timeout_s or 0) * 1000)
+                    tr.set(result_key_prefix + job_id, result_data, px=px)
+                delete_keys += [retry_key_prefix + job_id, job_key_prefix + job_id]
+                tr.zrem(self.queue_name, job_id)
+            elif incr_score:
+                tr.zincrby(self.queue_name, incr_score, job_id)
+            if delete_keys:
+                tr.delete(*delete_keys)
+            await tr.execute()
+
+    async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
+        async with self.pool.pipeline(transaction=True) as tr:
+            tr.delete(retry_key_prefix + job_id, in_progress_key_prefix + job_id, job_key_prefix + job_id)
+            tr.zrem(self.queue_name, job_id)
+            if result_data is not None and (self.keep_result_forever or self.keep_result_s > 0):
+                px = None if self.keep_result_forever else round(self.keep_result_s * 1000)
+                tr.set(result_key_prefix + job_id, result_data, px=px)
+            await tr.execute()

@@ -20,12 +20,14 @@ from taskgate.scheduler.dispatcher import Dispatcher
 from taskgate.settings import Settings
 from taskgate.store.keys import Keys
 from taskgate.store.scripts import Scripts
-from tests.factories import enqueue, make_account, make_user, wallet
+from tests.factories import CATALOGUE, enqueue, make_account, make_user, wallet
 
 DAY = 86_400_000
 T0 = 1_800_000_000_000
 UNITS = ("credits", "mj_quota")
 FIELDS = ("available", "frozen", "consumed", "deposited", "converted_in", "converted_out")
+# The model is written independently of wallet.lua; its figures are the catalogue's data (B7, B6).
+CONVERT = CATALOGUE.auto_convert["mj_quota"]
 
 
 @dataclass
@@ -103,7 +105,7 @@ class MoneyMachine(RuleBasedStateMachine):
                 **limits,
             )
         )
-        m = ModelUser(plan, 1, 1, "block" if plan == "free" else "no_refund")
+        m = ModelUser(plan, 1, 1, str(CATALOGUE.plan(plan).incorrect_penalty))
         for unit, amount in (("credits", credits), ("mj_quota", quota)):
             m.bal[unit]["available"] = m.bal[unit]["deposited"] = amount
         self.users[uid] = m
@@ -155,17 +157,21 @@ class MoneyMachine(RuleBasedStateMachine):
         self.tasks[task_id] = ModelTask(uid, unit, amount, bonus)
 
     def _convert(self, m: ModelUser, unit: str, amount: int) -> None:
-        """B7 in the model: mirror of what the freeze does, applied only when the freeze succeeds."""
-        q, c = m.bal["mj_quota"], m.bal["credits"]
-        if unit != "mj_quota" or amount <= 0 or q["available"] >= 100 or c["available"] < 700:
+        """B7 in the model, applied only when the freeze then succeeds: under ``below`` of the unit,
+        the first of ``attempts`` the wallet holds buys ``amount * per_usd(unit) // per_usd(from)``."""
+        if unit != CONVERT.unit or amount <= 0:
             return
-        if q["available"] + 200 < amount:
+        q, c = m.bal[unit], m.bal[CONVERT.from_unit]
+        if q["available"] >= CONVERT.below:
             return
-        step = 2100 if c["available"] >= 2100 else 700
+        step = next((a for a in CONVERT.attempts if c["available"] >= a), 0)
+        bought = step * CATALOGUE.per_usd[unit] // CATALOGUE.per_usd[CONVERT.from_unit]
+        if step == 0 or q["available"] + bought < amount:
+            return
         c["available"] -= step
         c["converted_out"] += step
-        q["available"] += step // 700 * 200
-        q["converted_in"] += step // 700 * 200
+        q["available"] += bought
+        q["converted_in"] += bought
 
     @rule()
     def dispatch(self) -> None:

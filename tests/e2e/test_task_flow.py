@@ -83,8 +83,12 @@ async def test_staged_status_when_user_at_cap(system):
             "model": "midjourney", "task_type": "imagine",
             "input": {"prompt": f"dog {i} [sim duration=1]", "process_mode": "fast"}})
         ids.append(body["data"]["task_id"])
-    await asyncio.sleep(0.4)
-    statuses = [(await system.call("GET", f"/api/v1/task/{t}", key))[1]["data"]["status"] for t in ids]
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:  # poll until the scheduler has filled the cap (no fixed sleep before the exact check)
+        statuses = [(await system.call("GET", f"/api/v1/task/{t}", key))[1]["data"]["status"] for t in ids]
+        if statuses.count("processing") == 3 or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.02)
     assert statuses.count("processing") == 3 and statuses.count("staged") == 2
 
 

@@ -7,7 +7,6 @@ import json
 from collections import Counter
 
 from taskgate.scheduler.dispatcher import Dispatcher
-from taskgate.store.keys import ARQ_JOB_KEY_PREFIX
 from tests.factories import enqueue, make_account, make_user, task_fields, wallet
 
 
@@ -29,10 +28,12 @@ async def test_dispatch_books_slots_and_writes_arq_job(redis, scripts, keys, set
     assert t["status"] == "processing" and t["attempt"] == "1" and t["account"] == acc
     assert await redis.zscore(keys.user_leases(user), task_id) is not None
     assert await redis.zscore(keys.account_leases(acc), task_id) is not None
-    job = json.loads(await redis.get(ARQ_JOB_KEY_PREFIX + f"{task_id}:1"))
+    job = json.loads(await redis.get(keys.arq_job(task_id, 1)))
     assert job["f"] == "run_task" and job["a"] == [task_id, 1] and job["t"] == 1
-    assert await redis.zscore(keys.arq_queue(), f"{task_id}:1") is not None
-    assert await redis.lrange(keys.worker_jobs(), 0, -1) == [f"{task_id}:1".encode()]
+    job_id = keys.arq_job_id(task_id, 1)
+    assert job_id.startswith(keys.base + ":")  # arq's keys for this job share the hash tag
+    assert await redis.zscore(keys.arq_queue(), job_id) is not None
+    assert await redis.lrange(keys.worker_jobs(), 0, -1) == [job_id.encode()]
     # nothing left: a second round dispatches nothing and the same attempt is never booked twice
     assert await dispatcher(redis, scripts, keys, settings).dispatch() == []
 

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from taskgate.errors import AlreadyFinal
 from taskgate.scheduler.dispatcher import Dispatcher
 from taskgate.store.scripts import Scripts
-from tests.factories import PLAN_FIELDS, enqueue, make_account, make_user, wallet
+from tests.factories import CATALOGUE, enqueue, make_account, make_user, wallet
 from tests.lua.test_task_lifecycle import finish
 
 N_TASKS = 2000
@@ -107,7 +107,7 @@ async def test_replicas_hold_caps_capacity_and_exactly_once(redis, redis_url, sc
     assert len(obs.finished) == N_TASKS and set(obs.finished.values()) == {1}
     assert set(obs.dispatched.values()) == {1}  # every attempt dispatched exactly once
     for u, plan in users.items():
-        cap = PLAN_FIELDS[plan]["cap"]
+        cap = CATALOGUE.plan(plan).concurrency
         assert obs.max_running[u] <= cap and sampled_max[u] <= cap, (plan, obs.max_running[u])
     assert max(obs.max_running[u] for u, p in users.items() if p == "free") == 3  # the cap was reached
     for acc, cap in accounts.items():

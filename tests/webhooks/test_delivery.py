@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from taskgate.scheduler.dispatcher import Dispatcher
-from taskgate.webhooks.outbox import CLAIM_MS, RETRY_DELAYS_S, WebhookDispatcher, list_attempts
+from taskgate.webhooks.outbox import WebhookDispatcher, list_attempts
 from taskgate.webhooks.receiver import verify_request
 from tests.factories import enqueue, make_account, make_user
 from tests.lua.test_task_lifecycle import finish
@@ -100,7 +100,7 @@ async def test_retry_schedule_and_no_older_status_after_newer(
     task_id, _ = await running_task(redis, scripts, keys, settings, url)
     await sender.run_due(now_ms=T0)  # processing: 500 -> retry in 5 s
     due = await redis.zscore(keys.webhook_outbox(), f"{task_id}:1")
-    assert due == T0 + RETRY_DELAYS_S[0] * 1000
+    assert due == T0 + settings.webhook_retry_delays_s[0] * 1000
     await finish(scripts, keys, task_id, 1, "completed", now=T0 + 1000)
     await sender.run_due(now_ms=T0 + 1000)  # the completed delivery waits for the one in flight? no:
     await sender.run_due(now_ms=T0 + 6000)
@@ -116,14 +116,14 @@ async def test_retries_follow_the_schedule_then_give_up(redis, scripts, keys, se
     r.responses = [503] * 20
     task_id, _ = await running_task(redis, scripts, keys, settings, url)
     now = T0
-    for delay in RETRY_DELAYS_S:
+    for delay in settings.webhook_retry_delays_s:
         await sender.run_due(now_ms=now)
         now += delay * 1000
         assert await redis.zscore(keys.webhook_outbox(), f"{task_id}:1") == now
     await sender.run_due(now_ms=now)  # the 10th attempt fails: given up
     assert await redis.zcard(keys.webhook_outbox()) == 0
-    assert len(await list_attempts(redis, keys, task_id)) == len(RETRY_DELAYS_S) + 1
-    assert sum(RETRY_DELAYS_S) >= 86_400  # retried for at least a day
+    assert len(await list_attempts(redis, keys, task_id)) == len(settings.webhook_retry_delays_s) + 1
+    assert sum(settings.webhook_retry_delays_s) >= 86_400  # the default schedule: at least a day
 
 
 async def test_410_disables_the_endpoint(redis, scripts, keys, settings, receiver, sender):
@@ -179,11 +179,11 @@ async def test_at_least_once_after_a_crashed_sender(redis, scripts, keys, settin
     claimed = await scripts.call(  # a sender claims, then dies before posting
         "claim_deliveries",
         keys=[keys.webhook_outbox(), keys.webhook_sent_seq(), keys.webhook_inflight()],
-        args=[keys.base, T0, 10, CLAIM_MS],
+        args=[keys.base, T0, 10, settings.webhook_claim_ms],
     )
     assert claimed[2] == f"{task_id}:1"
     assert await sender.run_due(now_ms=T0 + 1000) == 0  # still claimed
-    assert await sender.run_due(now_ms=T0 + CLAIM_MS + 1) == 1
+    assert await sender.run_due(now_ms=T0 + settings.webhook_claim_ms + 1) == 1
     assert [x["status"] for x in r.received] == ["processing"]
 
 
@@ -204,3 +204,23 @@ async def test_account_notifications_reach_the_owner(redis, scripts, keys, setti
     assert [(e["account_id"], e["old_state"], e["state"]) for e in r.received] == [
         (acc, "active", "needs_captcha"), (acc, "needs_captcha", "banned")]
     assert r.headers[0]["webhook-id"] == f"account:{owner}:000000000001"
+
+
+async def test_a_configured_schedule_and_claim_are_followed(redis, scripts, keys, settings, receiver):
+    """The retry schedule and the claim length are settings (the chaos suite runs on a short clock)."""
+    r, url = receiver
+    r.responses = [503] * 5
+    short = settings.model_copy(update={"webhook_retry_delays_s": (0.5, 2.0), "webhook_claim_ms": 700,
+                                        "webhook_timeout_s": 0.5})
+    sender = WebhookDispatcher(redis, scripts, keys, short)
+    try:
+        task_id, _ = await running_task(redis, scripts, keys, settings, url)
+        await sender.run_due(now_ms=T0)
+        assert await redis.zscore(keys.webhook_outbox(), f"{task_id}:1") == T0 + 500
+        await sender.run_due(now_ms=T0 + 500)
+        assert await redis.zscore(keys.webhook_outbox(), f"{task_id}:1") == T0 + 2500
+        await sender.run_due(now_ms=T0 + 2500)  # the schedule is exhausted: given up
+        assert await redis.zcard(keys.webhook_outbox()) == 0
+        assert len(await list_attempts(redis, keys, task_id)) == 3
+    finally:
+        await sender.close()

@@ -8,12 +8,13 @@
 -- ARGV[4] lease_ms     lease length of the booked slots
 -- ARGV[5] relax_pm     relax share floor in permille (S3)
 -- ARGV[6] relax_wait   most ms a relax task may wait while capacity exists (S3)
--- ARGV[7] job_prefix   arq job key prefix ("arq:job:")
+-- ARGV[7] job_prefix   arq job key prefix ("arq:job:"); job key = job_prefix .. K.arq_job_id(base, ...)
 -- ARGV[8] job_ttl_ms   lifetime of the arq job key
 -- Returns: {0, n, task_id_1, attempt_1, account_1, ...}
 -- Errors: none (a task that cannot be dispatched stays queued; its flow is parked)
 
 --- @include "store/lua/lib/common.lua"
+--- @include "store/lua/lib/keys.lua"
 --- @include "scheduler/lua/lib/flows.lua"
 --- @include "pool/lua/lib/avail.lua"
 --- @include "scheduler/lua/lib/leases.lua"
@@ -97,7 +98,7 @@ local function book(task_id, tkey, t, id, acc)
     redis.call('EXPIRE', daily, 2 * 86400)
   end
   avail_refresh(base, id, now, acc, false)
-  local job_id = task_id .. ':' .. attempt
+  local job_id = K.arq_job_id(base, task_id, attempt)  -- inside the hash tag (keys.lua)
   redis.call('SET', job_prefix .. job_id, '{"t":1,"f":"run_task","a":["' .. task_id .. '",' .. attempt ..
     '],"k":{},"et":' .. now .. '}', 'PX', job_ttl)
   redis.call('ZADD', arq_queue, now, job_id)

@@ -23,35 +23,31 @@ local function wallet_move(wallet, ledger, user, task, unit, kind, deltas, now, 
     'consumed', tostring(wallet_balance(wallet, unit, 'consumed')))
 end
 
--- B7: with under 100 mj_quota available, convert 2100 credits (else 700, else none) at
--- 700 credits = 200 quota. Returns the credits converted (0 when none).
-local MJ_LOW, CONVERT_STEPS, QUOTA_PER_700 = 100, {2100, 700}, 200
-local function maybe_convert_mj(wallet, ledger, user, task, now)
-  if wallet_balance(wallet, 'mj_quota', 'available') >= MJ_LOW then return 0 end
-  local credits = wallet_balance(wallet, 'credits', 'available')
-  for _, step in ipairs(CONVERT_STEPS) do
-    if credits >= step then
-      local quota = step / 700 * QUOTA_PER_700
-      wallet_move(wallet, ledger, user, task, 'credits', 'convert_out',
-        {available = -step, converted_out = step}, now, 'auto conversion to mj_quota')
-      wallet_move(wallet, ledger, user, task, 'mj_quota', 'convert_in',
-        {available = quota, converted_in = quota}, now, 'auto conversion from credits')
-      return step
-    end
+-- B7 (docs/rules.md#b7): the catalogue's [auto_convert] rules, written here when the scripts load.
+--- @catalogue auto_convert
+
+-- The conversion that applies before freezing `unit`: (rule, from amount, unit amount), or nil when
+-- the unit is not under its threshold or the wallet holds none of the rule's amounts.
+local function conversion_for(wallet, unit)
+  local rule = AUTO_CONVERT[unit]
+  if rule == nil or wallet_balance(wallet, unit, 'available') >= rule.below then return nil end
+  local have = wallet_balance(wallet, rule.from_unit, 'available')
+  for _, step in ipairs(rule.attempts) do
+    if have >= step then return rule, step, math.floor(step * rule.num / rule.den) end
   end
-  return 0
+  return nil
 end
 
 -- Freeze amount of unit. Returns (true) or (false, available) when not enough; writes nothing then.
 local function wallet_freeze(wallet, ledger, user, task, unit, amount, now)
   if amount <= 0 then return true end
-  if unit == 'mj_quota' then
-    local q = wallet_balance(wallet, 'mj_quota', 'available')
-    -- convert only when the freeze can then succeed, so a refused task changes nothing
-    local credits = wallet_balance(wallet, 'credits', 'available')
-    if q < MJ_LOW and (credits >= 700) and q + QUOTA_PER_700 >= amount then
-      maybe_convert_mj(wallet, ledger, user, task, now)
-    end
+  local rule, paid, bought = conversion_for(wallet, unit)
+  -- convert only when the freeze can then succeed, so a refused task changes nothing
+  if rule and wallet_balance(wallet, unit, 'available') + bought >= amount then
+    wallet_move(wallet, ledger, user, task, rule.from_unit, 'convert_out',
+      {available = -paid, converted_out = paid}, now, 'auto conversion to ' .. unit)
+    wallet_move(wallet, ledger, user, task, unit, 'convert_in',
+      {available = bought, converted_in = bought}, now, 'auto conversion from ' .. rule.from_unit)
   end
   local available = wallet_balance(wallet, unit, 'available')
   if available < amount then return false, available end

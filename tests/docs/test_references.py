@@ -1,0 +1,142 @@
+"""Every rule id, design section and seed cited in code and tests resolves inside the repository
+(docs/), the docs' links and test references exist, and docs/sources.md agrees with the catalogue."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.factories import CATALOGUE
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+SOURCES = [
+    p
+    for d in ("taskgate", "tests")
+    for p in (ROOT / d).rglob("*")
+    if p.suffix in (".py", ".lua", ".toml") and p.is_file() and p != Path(__file__)
+]
+RULE = re.compile(r"\b([SB])(\d{1,2})\b")
+SECTION = re.compile(r"§\s?(\d{1,2})")
+SEED = re.compile(r"\bseed (\d{3})\b")
+ANCHOR = re.compile(r'<a id="([^"]+)"></a>')
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def anchors(doc: str) -> set[str]:
+    return set(ANCHOR.findall((DOCS / doc).read_text()))
+
+
+def cited(pattern: re.Pattern[str]) -> dict[str, set[str]]:
+    """Each cited id -> the files citing it."""
+    out: dict[str, set[str]] = {}
+    for path in SOURCES:
+        for m in pattern.finditer(path.read_text()):
+            out.setdefault("".join(m.groups()).lower(), set()).add(str(path.relative_to(ROOT)))
+    return out
+
+
+def test_every_cited_rule_id_is_defined_in_rules_md():
+    ids = cited(RULE)
+    assert {"s1", "s9", "b1", "b7"} <= set(ids)  # the scan finds what is there
+    missing = {i: sorted(files)[:3] for i, files in ids.items() if i not in anchors("rules.md")}
+    assert not missing, f"rule ids cited but not defined in docs/rules.md: {missing}"
+
+
+def test_every_cited_section_is_defined_in_design_md():
+    ids = cited(SECTION)
+    assert ids
+    missing = {i: sorted(f)[:3] for i, f in ids.items() if f"section-{i}" not in anchors("design.md")}
+    assert not missing, f"sections cited but not in docs/design.md: {missing}"
+
+
+def test_every_cited_seed_is_explained_in_sources_md():
+    ids = cited(SEED)
+    assert ids
+    missing = {i: sorted(f)[:3] for i, f in ids.items() if f"seed-{i}" not in anchors("sources.md")}
+    assert not missing, f"seeds cited but not in docs/sources.md: {missing}"
+
+
+@pytest.mark.parametrize("doc", ["README.md", *(f"docs/{p.name}" for p in sorted(DOCS.glob("*.md")))])
+def test_links_stay_in_the_repository_and_resolve(doc):
+    page = ROOT / doc
+    for target in LINK.findall(page.read_text()):
+        if target.startswith(("http://", "https://", "mailto:")):
+            continue
+        file, _, anchor = target.partition("#")
+        resolved = (page.parent / file).resolve() if file else page
+        assert resolved.is_relative_to(ROOT), f"{doc} links outside the repository: {target}"
+        assert resolved.exists(), f"{doc} links to a missing file: {target}"
+        if anchor and resolved.suffix == ".md":
+            text = resolved.read_text()
+            headings = {_slug(h) for h in re.findall(r"^#+ (.+)$", text, re.MULTILINE)}
+            assert anchor in set(ANCHOR.findall(text)) | headings, f"{doc}: no anchor {target}"
+
+
+def _slug(heading: str) -> str:
+    """GitHub's heading anchor: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_files_and_tests_named_in_rules_md_exist():
+    text = (DOCS / "rules.md").read_text()
+    current: Path | None = None
+    checked = 0
+    for token in re.findall(r"`([^`]+)`", text):
+        file, _, test = token.partition("::")
+        if file.endswith((".py", ".lua", ".toml")) and "<" not in file:
+            candidates = [ROOT / "taskgate" / file, ROOT / "tests" / file, ROOT / file]
+            found = [c for c in candidates if c.is_file()]
+            assert found, f"docs/rules.md names a missing file: {file}"
+            current = found[0]
+        elif not (file == "" and test):
+            continue
+        if test:
+            assert current is not None
+            pattern = re.escape(test).replace(r"\*", r"\w*")
+            assert re.search(rf"def {pattern}\b", current.read_text()), f"no {test} in {current}"
+        checked += 1
+    assert checked > 50
+
+
+def _table(doc: str, header_start: str) -> list[list[str]]:
+    lines = (DOCS / doc).read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    return rows
+
+
+def test_sources_plans_table_is_the_catalogue():
+    rows = _table("sources.md", "| plan |")
+    assert {r[0] for r in rows} == set(CATALOGUE.plans)
+    for name, cap, relax, incorrect, penalty, retention in rows:
+        plan = CATALOGUE.plans[name]
+        retention_s = int(retention[:-1]) * {"h": 3600, "d": 86_400}[retention[-1]]
+        assert (int(cap), int(relax), int(incorrect), penalty, retention_s) == (
+            plan.concurrency,
+            plan.relax_daily,
+            plan.incorrect_daily,
+            str(plan.incorrect_penalty),
+            plan.retention_s,
+        ), name
+
+
+def test_sources_units_and_conversion_are_the_catalogue():
+    assert {r[0]: int(r[1]) for r in _table("sources.md", "| unit |")} == dict(CATALOGUE.per_usd)
+    [(unit, from_unit, below, attempts)] = _table("sources.md", "| converts to |")
+    rule = CATALOGUE.auto_convert[unit]
+    assert (from_unit, int(below)) == (rule.from_unit, rule.below)
+    assert tuple(int(a) for a in attempts.split(",")) == rule.attempts
+
+
+def test_sources_midjourney_table_is_the_catalogue():
+    table = CATALOGUE.midjourney
+    assert table is not None
+    for mode, version, *prices in _table("sources.md", "| mode | version |"):
+        assert [int(p) for p in prices] == list(table.modes[mode][version]), (mode, version)
