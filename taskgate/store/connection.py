@@ -108,6 +108,21 @@ def redis_target(settings: Settings) -> RedisTarget:
                        ssl=target.ssl)
 
 
+class SentinelRedis(Redis):
+    """A client of the master behind Sentinel; closing it closes its sentinel connections too."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        await close_sentinels(self)
+
+
+async def close_sentinels(redis: Redis) -> None:
+    """Close the sentinel connections behind a master client (arq's pools do not)."""
+    manager = getattr(redis.connection_pool, "sentinel_manager", None)
+    for sentinel in getattr(manager, "sentinels", ()):
+        await sentinel.aclose()
+
+
 def _client_options(settings: Settings) -> dict[str, Any]:
     return {"socket_connect_timeout": settings.redis_connect_timeout_s,
             "socket_timeout": settings.redis_socket_timeout_s, "health_check_interval": 30}
@@ -125,7 +140,7 @@ def redis_client(settings: Settings, **overrides: Any) -> Redis:
     sentinel_class: Any = Sentinel  # untyped in redis-py
     sentinel = sentinel_class(list(target.sentinels), sentinel_kwargs=sentinel_options, db=target.db,
                               username=target.username, password=target.password, ssl=target.ssl, **options)
-    return cast(Redis, sentinel.master_for(target.service, redis_class=Redis))
+    return cast(Redis, sentinel.master_for(target.service, redis_class=SentinelRedis))
 
 
 def arq_redis_settings(settings: Settings) -> ArqRedisSettings:

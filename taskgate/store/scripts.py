@@ -128,8 +128,8 @@ class Scripts:
                     if is_failover_error(exc):
                         raise RedisUnavailable(exc.__class__.__name__) from exc
                     raise
-                log.warning("redis_call_retried", script=name, error=exc.__class__.__name__,
-                            pause_s=round(pause, 2))
+                if pause == RETRY_BACKOFF_S[0]:  # one line per call, not one per try
+                    log.warning("redis_call_retrying", script=name, error=exc.__class__.__name__)
                 with contextlib.suppress(RedisError, OSError):
                     await self.redis.connection_pool.disconnect()  # reconnect: ask the sentinels again
                 await asyncio.sleep(pause)

@@ -14,7 +14,7 @@ from taskgate.providers import build_provider
 from taskgate.providers.base import Provider
 from taskgate.services import Services, build_services
 from taskgate.settings import Settings
-from taskgate.store.connection import arq_redis_settings
+from taskgate.store.connection import arq_redis_settings, close_sentinels
 from taskgate.webhooks.outbox import WebhookDispatcher
 from taskgate.worker.arq_worker import WakeWorker, job_deserializer, job_serializer
 from taskgate.worker.execution import TaskRunner
@@ -71,8 +71,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        arq_pool = worker._pool  # noqa: SLF001 - arq drops it on close but leaves its sentinels open
         with contextlib.suppress(Exception):  # Redis may be gone at shutdown; leases cover it
             await worker.close()
+        if arq_pool is not None:
+            await close_sentinels(arq_pool)
         await session.close()
         await services.close()
         log.info("worker_stopped")
