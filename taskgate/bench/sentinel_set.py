@@ -134,7 +134,7 @@ class SentinelSet:
         try:
             with Redis(port=self.node_ports[index], socket_timeout=1) as r:
                 info = r.info("replication")
-                return info.get("role") == "slave" and info.get("master_link_status") == "up"
+                return bool(info.get("role") == "slave" and info.get("master_link_status") == "up")
         except (RedisError, OSError):
             return False
 
