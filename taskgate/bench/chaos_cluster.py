@@ -12,9 +12,13 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from taskgate.devserver import free_loopback_port
 from taskgate.store.connection import redis_answers
+
+if TYPE_CHECKING:
+    from taskgate.bench.sentinel_set import SentinelSet
 
 
 class Proc:
@@ -52,10 +56,20 @@ class Proc:
 
 
 class Cluster:
-    def __init__(self, *, schedulers: int = 1, workers: int = 2, lease_ms: int = 2000) -> None:
+    """``sentinel=True``: Redis is a master + replica + three Sentinels (``self.sentinel``) and
+    every process connects through Sentinel, with ``min_replicas_ack`` as the durability option."""
+
+    def __init__(self, *, schedulers: int = 1, workers: int = 2, lease_ms: int = 2000,
+                 sentinel: bool = False, min_replicas_ack: int = 0) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="taskgate-chaos-"))
         self.redis_port, self.api_port, self.sim_port = (free_loopback_port() for _ in range(3))
+        self.sentinel: SentinelSet | None = None
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        if sentinel:
+            from taskgate.bench.sentinel_set import SentinelSet  # it builds on Proc, defined here
+
+            self.sentinel = SentinelSet()
+            self.redis_url = self.sentinel.url
         self.env = {
             **os.environ,
             "TASKGATE_REDIS_URL": self.redis_url,
@@ -72,6 +86,8 @@ class Cluster:
             "TASKGATE_WEBHOOK_ALLOW_PRIVATE": "true",
             "TASKGATE_MAX_ATTEMPTS": "50",
             "TASKGATE_WEBHOOK_TIMEOUT_S": "1.5",
+            "TASKGATE_REDIS_MIN_REPLICAS_ACK": str(min_replicas_ack),
+            "TASKGATE_REDIS_WAIT_TIMEOUT_MS": "1000",
         }
         py = [sys.executable, "-m", "taskgate"]
         binary = shutil.which("redis-server") or "redis-server"
@@ -119,12 +135,17 @@ class Cluster:
         raise RuntimeError("redis-server did not start")
 
     async def start(self) -> None:
-        await self.start_redis()
+        if self.sentinel is not None:
+            await asyncio.to_thread(self.sentinel.start)
+        else:
+            await self.start_redis()
         for proc in (self.sim, self.api, *self.schedulers, *self.workers):
             proc.start()
 
     def stop(self) -> None:
         for proc in (*self.workers, *self.schedulers, self.api, self.sim, self.redis):
             proc.stop()
+        if self.sentinel is not None:
+            self.sentinel.stop()
         if not os.environ.get("TASKGATE_CHAOS_KEEP_LOGS"):
             shutil.rmtree(self.dir, ignore_errors=True)
