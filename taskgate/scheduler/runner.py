@@ -11,6 +11,7 @@ import time
 
 import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from taskgate.errors import RedisUnavailable
@@ -51,7 +52,7 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event) -> None:
                     next_sweep = time.monotonic() + settings.sweep_interval_s
                 await dispatch_all(dispatcher, settings.dispatch_batch)
                 await _wait_for_work(redis, keys, stop, settings.sweep_interval_s)
-            except (RedisConnectionError, RedisTimeoutError, OSError, RedisUnavailable) as exc:
+            except (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError, RedisUnavailable) as exc:
                 log.warning("scheduler_redis_unavailable", error=exc.__class__.__name__)
                 await wait_for_redis(redis, "scheduler", stop)
             except Exception:

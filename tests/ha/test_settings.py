@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -52,3 +55,11 @@ def test_bad_urls_are_refused_with_a_clear_message(url, words):
 def test_bad_sentinel_list_is_refused():
     with pytest.raises(ValidationError, match="bad sentinel address"):
         Settings(redis_sentinels="s1:26379,s2:99999")
+
+
+def test_the_readme_sentinel_example_parses():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    url = re.search(r"export TASKGATE_REDIS_URL='(redis\+sentinel://[^']+)'", readme)
+    assert url is not None
+    target = redis_target(Settings(redis_url=url[1]))
+    assert target.service == "tgmaster" and len(target.sentinels) == 3 and target.password == "s3cret"
