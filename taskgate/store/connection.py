@@ -188,7 +188,7 @@ async def wait_for_redis(redis: Redis, what: str, stop: asyncio.Event | None = N
             log.warning("redis_waiting", process=what, reason=reason)
             announced = True
         with contextlib.suppress(RedisError, OSError):
-            await redis.connection_pool.disconnect()  # the next try asks the sentinels again
+            await redis.connection_pool.disconnect(inuse_connections=False)  # next try: ask the sentinels
         if stop is None:
             await asyncio.sleep(delay)
         else:

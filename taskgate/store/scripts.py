@@ -131,7 +131,7 @@ class Scripts:
                 if pause == RETRY_BACKOFF_S[0]:  # one line per call, not one per try
                     log.warning("redis_call_retrying", script=name, error=exc.__class__.__name__)
                 with contextlib.suppress(RedisError, OSError):
-                    await self.redis.connection_pool.disconnect()  # reconnect: ask the sentinels again
+                    await self.redis.connection_pool.disconnect(inuse_connections=False)  # idle: reconnect
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, RETRY_BACKOFF_S[1])
         status = int(result[0])

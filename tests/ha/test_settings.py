@@ -63,3 +63,15 @@ def test_the_readme_sentinel_example_parses():
     assert url is not None
     target = redis_target(Settings(redis_url=url[1]))
     assert target.service == "tgmaster" and len(target.sentinels) == 3 and target.password == "s3cret"
+
+
+@pytest.mark.parametrize("command", [["scheduler"], ["worker"], ["api"], ["dev"]])
+def test_a_bad_redis_setting_stops_a_process_with_a_clear_message(monkeypatch, capsys, command):
+    from taskgate.cli import main
+
+    monkeypatch.setenv("TASKGATE_REDIS_URL", "redis+sentinel://s1:26379")
+    with pytest.raises(SystemExit) as info:
+        main(command)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid TASKGATE_REDIS_URL" in err and "service name" in err and "Traceback" not in err
