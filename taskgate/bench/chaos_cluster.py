@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from taskgate.devserver import free_loopback_port
+from taskgate.devserver import _die_with_parent, free_loopback_port
 from taskgate.store.connection import redis_answers
 
 if TYPE_CHECKING:
@@ -30,8 +30,9 @@ class Proc:
     def start(self) -> None:
         self.starts += 1
         log = open(self.log_dir / f"{self.name}.{self.starts}.log", "wb")  # noqa: SIM115 - owned by the process
-        self.popen = subprocess.Popen(
-            self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        self.popen = subprocess.Popen(  # dies with this process, so a killed run leaves no orphans
+            self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_die_with_parent(),
         )
         log.close()
 
