@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
-from taskgate.errors import TaskgateError
+from taskgate.errors import RedisUnavailable, TaskgateError
 
 Action = Callable[[Any, argparse.Namespace], Awaitable[Any]]
 
@@ -160,7 +160,10 @@ def _run(action: Action, args: argparse.Namespace) -> int:
     configure_logging(settings.log_profile, "WARNING")  # stdout is for results only
 
     async def go() -> Any:
-        services = await build_services(settings)
+        try:  # a CLI waits for Redis (a failover) for a bounded time only
+            services = await asyncio.wait_for(build_services(settings, "admin"), settings.redis_retry_s)
+        except TimeoutError as exc:
+            raise RedisUnavailable(f"no Redis master answered within {settings.redis_retry_s:g} s") from exc
         try:
             return await action(services, args)
         finally:

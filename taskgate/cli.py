@@ -37,5 +37,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    code = args.func(args)
+    from pydantic import ValidationError
+
+    try:
+        code = args.func(args)
+    except ValidationError as exc:  # a bad TASKGATE_* setting: say which and why, no traceback
+        if exc.title != "Settings":
+            raise
+        for err in exc.errors():
+            name = "TASKGATE_" + "__".join(str(p) for p in err["loc"]).upper()
+            print(f"taskgate: invalid {name}: {err['msg']}", file=sys.stderr)
+        code = 2
     sys.exit(int(code or 0))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
+import re
 import shutil
 import signal
 import socket
@@ -18,12 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 
 from taskgate.settings import Settings
-from taskgate.store.connection import redis_answers
+from taskgate.store.connection import redis_answers, redis_target
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +32,7 @@ REDIS_STOP_TIMEOUT_S = 5.0
 ROLE_STOP_TIMEOUT_S = 30.0  # after `stop`, how long the scheduler and worker get before cancellation
 EXIT_NO_REDIS = 2
 EXIT_START_FAILED = 1
+PASSWORD_RE = re.compile(r"^([a-z+]+://[^:/@]*:)[^@/]*@")
 
 
 class RedisUnavailable(RuntimeError):
@@ -43,13 +44,8 @@ class DevStartFailed(RuntimeError):
 
 
 def safe_url(url: str) -> str:
-    """``url`` without its password, for logs and messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    """``url`` without its password, for logs and messages (also the many-host Sentinel form)."""
+    return PASSWORD_RE.sub(r"\1***@", url)
 
 
 def free_loopback_port() -> int:
@@ -76,6 +72,7 @@ class PrivateRedis:
     removed on exit. After entering: ``url`` is where Redis is; ``private`` says which case it is."""
 
     def __init__(self, settings: Settings, *, binary: str | None = None) -> None:
+        self.settings = settings
         self.configured_url = settings.redis_url
         self.binary = binary
         self.url = settings.redis_url
@@ -88,8 +85,11 @@ class PrivateRedis:
         return self.proc.pid if self.proc is not None else None
 
     async def __aenter__(self) -> PrivateRedis:
-        if await redis_answers(self.configured_url):
+        if await redis_answers(self.settings):
             return self
+        if redis_target(self.settings).via_sentinel:  # a private one cannot stand in for a Sentinel set
+            where = safe_url(self.configured_url)
+            raise RedisUnavailable(f"no Redis master answered through Sentinel ({where})")
         binary = self.binary or shutil.which("redis-server")
         if binary is None:
             raise RedisUnavailable(

@@ -87,6 +87,32 @@ class AlreadyFinal(Conflict):
         super().__init__(f"task already ended ({status})" if status else "task already ended")
 
 
+class Unavailable(TaskgateError):
+    """Redis cannot take the request now (unreachable, a failover): the client may retry."""
+
+    status = 503
+    retry_after_s = 1
+    message = "temporarily unavailable: the task store is failing over or unreachable; retry"
+
+
+class RedisUnavailable(Unavailable):
+    def __init__(self, reason: str = "") -> None:
+        message = f"{Unavailable.message} ({reason})" if reason else None
+        super().__init__(message, detail={"reason": reason, "retry_after_s": self.retry_after_s})
+
+
+class NotDurable(Unavailable):
+    """The write reached the master but WAIT did not see enough replicas take it in time."""
+
+    def __init__(self, acked: int, wanted: int) -> None:
+        self.acked, self.wanted = acked, wanted
+        super().__init__(
+            f"not confirmed by {wanted} replica(s) in time ({acked} did); "
+            "retry with the same Idempotency-Key",
+            detail={"replicas_acked": acked, "replicas_wanted": wanted, "retry_after_s": self.retry_after_s},
+        )
+
+
 class ScriptErrorCode(IntEnum):
     NOT_FOUND = -1
     STALE_ATTEMPT = -2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -36,7 +37,7 @@ class Services:
 def assemble(settings: Settings, redis: Redis) -> Services:
     keys = Keys(settings.key_prefix)
     catalogue = Catalogue.load(settings.catalogue_path)
-    scripts = Scripts(redis, catalogue)
+    scripts = Scripts.for_settings(redis, settings, catalogue)
     wallets = WalletService(redis, scripts, keys, catalogue)
     users = UserService(redis, keys, catalogue, wallets, settings.plan_weights)
     accounts = AccountRegistry(redis, scripts, keys, settings)
@@ -44,5 +45,7 @@ def assemble(settings: Settings, redis: Redis) -> Services:
     return Services(settings, redis, keys, scripts, catalogue, wallets, users, accounts, tasks)
 
 
-async def build_services(settings: Settings) -> Services:
-    return assemble(settings, await create_redis(settings))
+async def build_services(settings: Settings, what: str = "taskgate",
+                         stop: asyncio.Event | None = None) -> Services:
+    """Services on a connected Redis; waits for Redis (one log line) instead of failing."""
+    return assemble(settings, await create_redis(settings, what, stop))

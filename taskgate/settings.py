@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,8 +16,35 @@ class Settings(BaseSettings):
     )
 
     # --- store
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = "redis://127.0.0.1:6379/0"  # or redis+sentinel://h1:26379,h2:26379/service/db
+    redis_sentinels: str = ""  # host:port,host:port; overrides the sentinels of the URL
+    redis_sentinel_service: str = ""  # the master's service name (with redis_sentinels)
+    redis_sentinel_password: SecretStr = SecretStr("")  # when the sentinels themselves need AUTH
+    redis_connect_timeout_s: float = 2.0
+    redis_socket_timeout_s: float = 15.0  # above every blocking call's own timeout
+    redis_retry_s: float = 15.0  # how long a script call retries through a failover before giving up
+    # durability: an acknowledged create/settlement waits until this many replicas have it (WAIT);
+    # 0 = off (a single Redis); set 1+ with Sentinel so a failover loses nothing acknowledged
+    redis_min_replicas_ack: int = Field(0, ge=0, le=16)
+    redis_wait_timeout_ms: int = Field(1000, ge=1)
     key_prefix: str = Field("tg", pattern=r"^[A-Za-z0-9:_\-]{1,64}$")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_form(cls, value: str) -> str:
+        from taskgate.store.connection import parse_redis_url
+
+        parse_redis_url(value)  # ValueError names what is wrong
+        return value
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinels_form(cls, value: str) -> str:
+        from taskgate.store.connection import parse_sentinels
+
+        if value.strip():
+            parse_sentinels(value)
+        return value.strip()
 
     # --- logging
     log_profile: str = Field("auto", pattern=r"^(auto|json|console)$")

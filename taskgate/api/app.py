@@ -16,8 +16,9 @@ from taskgate.api.envelope import error, ok
 from taskgate.api.gauges import refresh_gauges, register_gauges
 from taskgate.api.middleware import METRICS, ApiMetrics, envelope_middleware
 from taskgate.api.state import SERVICES
-from taskgate.services import Services, build_services
+from taskgate.services import Services, assemble
 from taskgate.settings import Settings
+from taskgate.store.connection import redis_client, redis_ready, wait_for_redis
 
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 READY_TIMEOUT_S = 2.0
@@ -29,11 +30,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when Redis answers; 503 (not a 500 with a traceback) while it does not."""
-    try:
-        await asyncio.wait_for(request.app[SERVICES].redis.ping(), READY_TIMEOUT_S)
-    except (RedisError, OSError, TimeoutError) as exc:
-        return error(503, "not ready: Redis does not answer", {"reason": exc.__class__.__name__})
+    """Ready when Redis answers as a master; 503 with Retry-After while it is unreachable, a replica
+    (the client still points at a demoted master) or failing over."""
+    ready, reason = await redis_ready(request.app[SERVICES].redis, READY_TIMEOUT_S)
+    if not ready:
+        response = error(503, "not ready: " + reason, {"reason": reason})
+        response.headers["Retry-After"] = "1"
+        return response
     return ok({"status": "ready"})
 
 
@@ -58,9 +61,13 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         owned = services is None
-        app[SERVICES] = services if services is not None else await build_services(settings)
+        # the API serves at once: 503 + Retry-After while Redis is away, then it recovers alone
+        app[SERVICES] = services if services is not None else assemble(settings, redis_client(settings))
         register_gauges(registry, app[SERVICES])
+        waiting = asyncio.create_task(wait_for_redis(app[SERVICES].redis, "api"))
         yield
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
         if owned:
             await app[SERVICES].close()
 

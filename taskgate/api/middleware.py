@@ -10,10 +10,12 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from redis.exceptions import RedisError
 
 from taskgate.api.auth import APP_SETTINGS
 from taskgate.api.envelope import error
-from taskgate.errors import TaskgateError
+from taskgate.errors import TaskgateError, Unavailable
+from taskgate.store.connection import is_failover_error
 
 log = structlog.get_logger("taskgate.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -43,6 +45,8 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
     structlog.contextvars.bind_contextvars(request_id=request_id)
     try:
         response = await handler(request)
+    except (Unavailable, RedisError) as exc:  # issue 11: Redis away or failing over -> 503, retry
+        response = unavailable_response(exc)
     except TaskgateError as exc:
         if exc.status >= 500:
             log.exception("request_failed", method=request.method, path=request.path)
@@ -59,6 +63,18 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
         response = error(500, "internal error", {"request_id": request_id})
     _observe(request, response, time.perf_counter() - started)
     response.headers["x-request-id"] = request_id
+    return response
+
+
+def unavailable_response(exc: Exception) -> web.Response:
+    """503 in the envelope with Retry-After; a RedisError that is no failover stays a 500."""
+    if isinstance(exc, RedisError) and not is_failover_error(exc):
+        log.exception("request_failed")
+        return error(500, "internal error", None)
+    message = exc.message if isinstance(exc, Unavailable) else Unavailable.message
+    detail = exc.detail if isinstance(exc, Unavailable) else {"reason": exc.__class__.__name__}
+    response = error(503, message, detail)
+    response.headers["Retry-After"] = str(Unavailable.retry_after_s)
     return response
 
 

@@ -7,7 +7,11 @@ charge/penalty/refund ledger entry), ``upstream_double_submits`` (simulator jobs
 acknowledged task; one shared account, so a resumed attempt must reuse its job), ``cap_violations``
 (10 ms samples where a user's PPU slots exceed its plan cap or an account's exceed its capacity),
 ``leaked_slots`` (slot leases left at rest), ``money_errors`` (users/units with frozen != 0 at rest
-or broken conservation), ``faults``, ``recovery_p99_ms`` (fault -> next completion), ``wall_s``.
+or broken conservation), ``faults``, ``recovery_p99_ms`` (fault -> next completion), ``wall_s``,
+``acknowledged_lost`` (a create answered 200 whose task later reads 404 or never ends),
+``create_503`` / ``create_5xx`` (503 answers the clients retried / any other 5xx) and, for
+``failover_redis`` (master SIGKILLed every N s, Sentinel promotes the replica, the old master comes
+back as a replica), ``failovers`` and ``min_replicas_ack`` (the durability option of the run).
 Every lost / double / violation / leak / money figure must be 0."""
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ PLANS = ("free", "developer", "premium")  # caps (S1) come from the catalogue
 ACCOUNT_CAPACITY = 20
 FIRST_FAULT_S = 0.5
 ZERO_FIGURES = (
+    "acknowledged_lost",
     "webhook_lost",
     "webhook_order_violations",
     "posts_after_410",
@@ -81,6 +86,12 @@ async def pause_redis(c: Cluster, rng: random.Random) -> None:
     c.redis.signal(signal.SIGCONT)
 
 
+async def failover_redis(c: Cluster, rng: random.Random) -> None:
+    assert c.sentinel is not None
+    killed = await asyncio.to_thread(c.sentinel.kill_master)  # returns once the replica is promoted
+    await asyncio.to_thread(c.sentinel.restart, killed)  # back as a replica of the new master
+
+
 # name -> (schedulers, workers, fault, seconds between faults)
 SCENARIOS: dict[str, tuple[int, int, Fault, float]] = {
     "kill_worker": (1, 3, kill_worker, 2.0),
@@ -89,7 +100,9 @@ SCENARIOS: dict[str, tuple[int, int, Fault, float]] = {
     "kill_redis": (1, 2, kill_redis, 4.0),
     "pause_redis": (1, 2, pause_redis, 5.0),
     "webhook_receiver": (1, 2, kill_worker, 3.0),  # a failing/slow/gone receiver while workers die
+    "failover_redis": (1, 2, failover_redis, 6.0),  # through Sentinel; see Cluster(sentinel=True)
 }
+SENTINEL_SCENARIOS = frozenset({"failover_redis"})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,11 +111,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--scenarios", default=",".join(SCENARIOS), help="comma list of " + ", ".join(SCENARIOS)
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--min-replicas-ack", type=int, default=1,
+                        help="TASKGATE_REDIS_MIN_REPLICAS_ACK for failover_redis (0 = durability option off)")
 
 
 def run(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.scenarios.split(",") if n.strip()]
-    results = asyncio.run(run_all(names, args.tasks, args.seed))
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        print(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+        return 2
+    results = asyncio.run(run_all(names, args.tasks, args.seed, args.min_replicas_ack))
     if args.json:
         print(json.dumps({"benchmark": "chaos", "tasks": args.tasks, "scenarios": results}))
     else:
@@ -110,25 +129,30 @@ def run(args: argparse.Namespace) -> int:
     return 0 if all(all(r[f] == 0 for f in ZERO_FIGURES) for r in results.values()) else 1
 
 
-async def run_all(names: list[str], n_tasks: int, seed: int) -> dict[str, dict[str, Any]]:
+async def run_all(
+    names: list[str], n_tasks: int, seed: int, min_replicas_ack: int = 1
+) -> dict[str, dict[str, Any]]:
     from taskgate.logging import configure_logging
 
     configure_logging("json", "ERROR")
-    return {name: await run_scenario(name, n_tasks, seed) for name in names}
+    return {name: await run_scenario(name, n_tasks, seed, min_replicas_ack) for name in names}
 
 
-async def run_scenario(name: str, n_tasks: int, seed: int) -> dict[str, Any]:
+async def run_scenario(name: str, n_tasks: int, seed: int, min_replicas_ack: int = 1) -> dict[str, Any]:
     schedulers, workers, fault, every_s = SCENARIOS[name]
-    cluster = Cluster(schedulers=schedulers, workers=workers, seed=seed)
+    sentinel = name in SENTINEL_SCENARIOS
+    cluster = Cluster(schedulers=schedulers, workers=workers, seed=seed, sentinel=sentinel,
+                      min_replicas_ack=min_replicas_ack if sentinel else 0)
     rng = random.Random(seed)
     started = time.perf_counter()
     try:
         await cluster.start()
         services = await build_services(Settings(redis_url=cluster.redis_url, key_prefix="chaos"))
         try:
-            return await _drive(cluster, services, name, n_tasks, fault, every_s, rng) | {
-                "wall_s": round(time.perf_counter() - started, 1)
-            }
+            figures = await _drive(cluster, services, name, n_tasks, fault, every_s, rng)
+            if cluster.sentinel is not None:
+                figures |= {"failovers": cluster.sentinel.failovers, "min_replicas_ack": min_replicas_ack}
+            return figures | {"wall_s": round(time.perf_counter() - started, 1)}
         finally:
             await services.close()
     finally:
@@ -168,7 +192,8 @@ async def _drive(
         await receiver.start()
     try:
         async with aiohttp.ClientSession() as http:
-            acknowledged = await _submit(http, cluster, users, n_tasks, receiver)
+            codes: Counter[int] = Counter()
+            acknowledged = await _submit(http, cluster, users, n_tasks, codes, receiver)
             final = await _wait_final(services, acknowledged, stop, timeout_s=max(120.0, n_tasks * 0.2))
         hooks = {"webhook_lost": 0, "webhook_order_violations": 0, "posts_after_410": 0}
         if receiver is not None:
@@ -181,7 +206,9 @@ async def _drive(
     stop.set()
     await asyncio.gather(sampler, faults)
     await _settled(services, users)
-    return await _figures(cluster, services, users, acknowledged, final, violations, fault_times) | hooks
+    other_5xx = sum(n for c, n in codes.items() if c >= 500 and c != 503)
+    figures = await _figures(cluster, services, users, acknowledged, final, violations, fault_times)
+    return figures | hooks | {"create_503": codes[503], "create_5xx": other_5xx}
 
 
 async def _submit(
@@ -189,6 +216,7 @@ async def _submit(
     cluster: Cluster,
     users: dict[str, tuple[str, str]],
     n_tasks: int,
+    codes: Counter[int],
     receiver: ChaosReceiver | None = None,
 ) -> list[str]:
     keys = [api_key for _, api_key in users.values()]
@@ -204,14 +232,15 @@ async def _submit(
             body["config"] = {"webhook_config": {"endpoint": receiver.url(i), "secret": HOOK_SECRET}}
         headers = {"x-api-key": keys[i % len(keys)], "Idempotency-Key": f"chaos-{i}"}
         async with sem:
-            for _ in range(60):  # an unacknowledged create is retried with the same key
+            for _ in range(240):  # an unacknowledged create is retried with the same key
                 try:
                     async with http.post(
                         cluster.api_url + "/api/v1/task",
                         json=body,
                         headers=headers,
-                        timeout=aiohttp.ClientTimeout(total=5),
+                        timeout=aiohttp.ClientTimeout(total=10),
                     ) as resp:
+                        codes[resp.status] += 1
                         if resp.status == 200:
                             task_id = str((await resp.json())["data"]["task_id"])
                             if receiver is not None and receiver.url(i).endswith("/gone"):
@@ -343,6 +372,8 @@ async def _figures(
         "completed": sum(1 for s in final.values() if s == "completed"),
         "failed": sum(1 for s in final.values() if s == "failed"),
         "lost": sum(1 for s in final.values() if s not in ("completed", "failed")),
+        # answered 200, then read 404 (the create did not survive) or never ended
+        "acknowledged_lost": sum(1 for s in final.values() if s not in ("completed", "failed")),
         "double_settlements": sum(1 for n in settles.values() if n > 1),
         "upstream_double_submits": max(0, int(sim["jobs_submitted"]) - len(ids)),
         "cap_violations": sum(violations.values()),
@@ -357,7 +388,8 @@ def _print(results: dict[str, dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    columns = ["acknowledged", "completed", "failed", *ZERO_FIGURES, "faults", "recovery_p99_ms", "wall_s"]
+    columns = ["acknowledged", "completed", "failed", *ZERO_FIGURES, "faults", "failovers", "create_503",
+               "create_5xx", "recovery_p99_ms", "wall_s"]
     table = Table(title="chaos")
     table.add_column("scenario")
     for c in columns:

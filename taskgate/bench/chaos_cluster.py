@@ -12,9 +12,13 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from taskgate.devserver import free_loopback_port
+from taskgate.devserver import _die_with_parent, free_loopback_port
 from taskgate.store.connection import redis_answers
+
+if TYPE_CHECKING:
+    from taskgate.bench.sentinel_set import SentinelSet
 
 
 class Proc:
@@ -26,8 +30,9 @@ class Proc:
     def start(self) -> None:
         self.starts += 1
         log = open(self.log_dir / f"{self.name}.{self.starts}.log", "wb")  # noqa: SIM115 - owned by the process
-        self.popen = subprocess.Popen(
-            self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        self.popen = subprocess.Popen(  # dies with this process, so a killed run leaves no orphans
+            self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_die_with_parent(),
         )
         log.close()
 
@@ -52,10 +57,20 @@ class Proc:
 
 
 class Cluster:
-    def __init__(self, *, schedulers: int = 1, workers: int = 2, lease_ms: int = 2000, seed: int = 1) -> None:
+    """``sentinel=True``: Redis is a master + replica + three Sentinels (``self.sentinel``) and
+    every process connects through Sentinel, with ``min_replicas_ack`` as the durability option."""
+
+    def __init__(self, *, schedulers: int = 1, workers: int = 2, lease_ms: int = 2000, seed: int = 1,
+                 sentinel: bool = False, min_replicas_ack: int = 0) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="taskgate-chaos-"))
         self.redis_port, self.api_port, self.sim_port = (free_loopback_port() for _ in range(3))
+        self.sentinel: SentinelSet | None = None
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        if sentinel:
+            from taskgate.bench.sentinel_set import SentinelSet  # it builds on Proc, defined here
+
+            self.sentinel = SentinelSet()
+            self.redis_url = self.sentinel.url
         self.env = {
             **os.environ,
             "TASKGATE_REDIS_URL": self.redis_url,
@@ -77,6 +92,8 @@ class Cluster:
             # the production day-long schedule (the figures measured are the same: lost / order / 410)
             "TASKGATE_WEBHOOK_RETRY_DELAYS_S": "[0.5, 1, 1, 2, 2, 4, 4, 8, 8, 15]",
             "TASKGATE_WEBHOOK_CLAIM_MS": "4000",
+            "TASKGATE_REDIS_MIN_REPLICAS_ACK": str(min_replicas_ack),
+            "TASKGATE_REDIS_WAIT_TIMEOUT_MS": "1000",
         }
         py = [sys.executable, "-m", "taskgate"]
         binary = shutil.which("redis-server") or "redis-server"
@@ -137,12 +154,17 @@ class Cluster:
             return
 
     async def start(self) -> None:
-        await self.start_redis()
+        if self.sentinel is not None:
+            await asyncio.to_thread(self.sentinel.start)
+        else:
+            await self.start_redis()
         for proc in (self.sim, self.api, *self.schedulers, *self.workers):
             proc.start()
 
     def stop(self) -> None:
         for proc in (*self.workers, *self.schedulers, self.api, self.sim, self.redis):
             proc.stop()
+        if self.sentinel is not None:
+            self.sentinel.stop()
         if not os.environ.get("TASKGATE_CHAOS_KEEP_LOGS"):
             shutil.rmtree(self.dir, ignore_errors=True)

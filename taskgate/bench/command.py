@@ -13,6 +13,7 @@ BENCHMARKS = {
     "scheduler": "taskgate.bench.scheduler",
     "throughput": "taskgate.bench.throughput",
     "chaos": "taskgate.bench.chaos",
+    "ha": "taskgate.bench.ha",
 }
 
 

@@ -11,13 +11,15 @@ import time
 
 import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from taskgate.catalogue import Catalogue
+from taskgate.errors import RedisUnavailable
 from taskgate.pool.health import AccountHealth
 from taskgate.scheduler.dispatcher import Dispatcher
 from taskgate.settings import Settings
-from taskgate.store.connection import create_redis
+from taskgate.store.connection import create_redis, wait_for_redis
 from taskgate.store.keys import Keys
 from taskgate.store.scripts import Scripts
 
@@ -35,9 +37,9 @@ async def dispatch_all(dispatcher: Dispatcher, batch: int) -> int:
 
 
 async def run_scheduler(settings: Settings, stop: asyncio.Event) -> None:
-    redis = await create_redis(settings)
+    redis = await create_redis(settings, "scheduler", stop)
     keys = Keys(settings.key_prefix)
-    scripts = Scripts(redis, Catalogue.load(settings.catalogue_path))  # B7 freezes on failover
+    scripts = Scripts.for_settings(redis, settings, Catalogue.load(settings.catalogue_path))  # B7 on failover
     dispatcher = Dispatcher(redis, scripts, keys, settings)
     health = AccountHealth(redis, scripts, keys, settings)
     log.info("scheduler_started", prefix=settings.key_prefix)
@@ -51,9 +53,9 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event) -> None:
                     next_sweep = time.monotonic() + settings.sweep_interval_s
                 await dispatch_all(dispatcher, settings.dispatch_batch)
                 await _wait_for_work(redis, keys, stop, settings.sweep_interval_s)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                log.warning("scheduler_redis_unavailable", error=str(exc))
-                await _sleep_or_stop(stop, 0.5)
+            except (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError, RedisUnavailable) as exc:
+                log.warning("scheduler_redis_unavailable", error=exc.__class__.__name__)
+                await wait_for_redis(redis, "scheduler", stop)
             except Exception:
                 log.exception("scheduler_round_failed")
                 await _sleep_or_stop(stop, 0.5)

@@ -13,26 +13,49 @@ with (B7, docs/rules.md#b7), so the TOML is the only place those figures are wri
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import functools
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
 
-from taskgate.errors import error_from_script
+from taskgate.errors import NotDurable, RedisUnavailable, error_from_script
+from taskgate.settings import Settings
+from taskgate.store.connection import FAILOVER_REPLIES, is_failover_error
 
 if TYPE_CHECKING:
     from taskgate.catalogue import Catalogue
+
+log = structlog.get_logger(__name__)
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 INCLUDE_RE = re.compile(r'^--- @include "([^"]+)"\s*$', re.MULTILINE)
 KEY_LINE_RE = re.compile(r"^-- KEYS\[(\d+)\]", re.MULTILINE)
 REQUIRED_HEADER = ("-- KEYS[", "-- ARGV[", "-- Returns:", "-- Errors:")
 CATALOGUE_RE = re.compile(r"^--- @catalogue (\w+)\s*$", re.MULTILINE)
+RETRY_BACKOFF_S = (0.05, 1.0)  # first and longest pause between tries of one call
+# Scripts that are safe to run again after an unknown outcome (the connection dropped after the
+# call was sent): each is fenced by attempt, keyed by task/delivery id, or an upsert. The others
+# (adjust_wallet: a top-up; record_incorrect, report_account: counters) are retried only when
+# Redis certainly did not run them (refused connection, READONLY / MASTERDOWN reply).
+IDEMPOTENT = frozenset({
+    "create_task", "finish_task", "cancel_task", "record_progress", "renew_lease", "dispatch_tasks",
+    "reap_leases", "sweep_accounts", "claim_deliveries", "record_delivery", "put_account",
+    "remove_account", "set_account_state",
+})
+# With TASKGATE_REDIS_MIN_REPLICAS_ACK > 0 these answer only after WAIT saw the replicas take them.
+DURABLE = frozenset({"create_task", "finish_task", "cancel_task"})
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +141,12 @@ class Scripts:
     """All scripts registered on one Redis client (EVALSHA with a NOSCRIPT fallback), with the
     figures of ``catalogue`` (default: the packaged one) compiled in."""
 
-    def __init__(self, redis: Redis, catalogue: Catalogue | None = None) -> None:
+    def __init__(self, redis: Redis, catalogue: Catalogue | None = None, *, retry_s: float = 15.0,
+                 min_replicas: int = 0, wait_timeout_ms: int = 1000) -> None:
         if catalogue is None:
             catalogue = _packaged_catalogue()
         self.redis = redis
+        self.retry_s, self.min_replicas, self.wait_timeout_ms = retry_s, min_replicas, wait_timeout_ms
         self.sources: dict[str, ScriptSource] = {}
         self._scripts: dict[str, AsyncScript] = {}
         for path in script_paths():
@@ -132,18 +157,67 @@ class Scripts:
             self.sources[src.name] = src
             self._scripts[src.name] = redis.register_script(src.text)
 
+    @classmethod
+    def for_settings(cls, redis: Redis, settings: Settings, catalogue: Catalogue | None = None) -> Scripts:
+        return cls(redis, catalogue, retry_s=settings.redis_retry_s,
+                   min_replicas=settings.redis_min_replicas_ack,
+                   wait_timeout_ms=settings.redis_wait_timeout_ms)
+
     async def call(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:
-        """Run a script; raise the mapped exception for a negative status."""
+        """Run a script; raise the mapped exception for a negative status.
+
+        A dropped connection or a failover reply is retried with backoff for ``retry_s`` (the
+        client re-discovers the master meanwhile), then ``RedisUnavailable``. A durable script
+        answers only after WAIT confirmed ``min_replicas`` replicas, else ``NotDurable``."""
         src = self.sources[name]
         if len(keys) != src.n_keys:
             raise ValueError(f"{name} takes {src.n_keys} keys, got {len(keys)}")
-        result = await self._scripts[name](keys=keys, args=args)
-        if not isinstance(result, list):
-            result = [result]
+        deadline = time.monotonic() + self.retry_s
+        pause = RETRY_BACKOFF_S[0]
+        while True:
+            try:
+                result = await self._run(name, keys, args)
+                break
+            except (RedisError, OSError) as exc:
+                if not _may_retry(name, exc) or time.monotonic() + pause > deadline:
+                    if is_failover_error(exc):
+                        raise RedisUnavailable(exc.__class__.__name__) from exc
+                    raise
+                if pause == RETRY_BACKOFF_S[0]:  # one line per call, not one per try
+                    log.warning("redis_call_retrying", script=name, error=exc.__class__.__name__)
+                with contextlib.suppress(RedisError, OSError):
+                    await self.redis.connection_pool.disconnect(inuse_connections=False)  # idle: reconnect
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RETRY_BACKOFF_S[1])
         status = int(result[0])
         if status < 0:
             raise error_from_script(name, status, [_text(x) for x in result[1:]])
         return [_text(x) for x in result]
+
+    async def _run(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:
+        script = self._scripts[name]
+        if self.min_replicas <= 0 or name not in DURABLE:
+            result = await script(keys=keys, args=args)
+            return result if isinstance(result, list) else [result]
+        # WAIT counts replicas that acknowledged this connection's last write, so both commands
+        # go through one pipeline (one connection); a repeat that writes nothing "touches" its key
+        pipe = self.redis.pipeline(transaction=False)
+        await script(keys=keys, args=args, client=pipe)
+        pipe.execute_command("WAIT", self.min_replicas, self.wait_timeout_ms)
+        result, acked = await pipe.execute()
+        if int(acked) < self.min_replicas:
+            raise NotDurable(int(acked), self.min_replicas)
+        return result if isinstance(result, list) else [result]
+
+
+def _may_retry(name: str, exc: BaseException) -> bool:
+    """Retry a failover error; after an unknown outcome only an idempotent script."""
+    if not is_failover_error(exc):
+        return False
+    if name in IDEMPOTENT:
+        return True
+    refused = isinstance(exc, ResponseError) and str(exc).startswith(FAILOVER_REPLIES)
+    return refused or (isinstance(exc, RedisConnectionError) and "connecting to" in str(exc))
 
 
 def _text(value: Any) -> Any:

@@ -14,6 +14,7 @@ import structlog
 from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix, retry_key_prefix
 from arq.worker import Worker
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from taskgate.store.keys import Keys
@@ -58,9 +59,9 @@ class WakeWorker(Worker):
                     await self._poll_iteration()
                     next_scan = loop.time() + SCAN_INTERVAL_S
                 await self._start_popped()
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                # Redis restarting: keep the running attempts and try again; leases cover the gap
-                log.warning("worker_redis_unavailable", error=str(exc))
+            except (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError) as exc:
+                # Redis restarting or failing over: keep the running attempts, try again; leases cover it
+                log.warning("worker_redis_unavailable", error=exc.__class__.__name__)
                 await asyncio.sleep(0.5)
             except Exception:  # the loop must outlive any one failure; attempts are lease-protected
                 log.exception("worker_loop_failed")

@@ -8,13 +8,13 @@ from typing import Any
 
 import aiohttp
 import structlog
-from arq.connections import RedisSettings
 
 from taskgate.pool.health import AccountHealth
 from taskgate.providers import build_provider
 from taskgate.providers.base import Provider
 from taskgate.services import Services, build_services
 from taskgate.settings import Settings
+from taskgate.store.connection import arq_redis_settings, close_sentinels
 from taskgate.webhooks.outbox import WebhookDispatcher
 from taskgate.worker.arq_worker import WakeWorker, job_deserializer, job_serializer
 from taskgate.worker.execution import TaskRunner
@@ -22,10 +22,6 @@ from taskgate.worker.execution import TaskRunner
 log = structlog.get_logger(__name__)
 
 PROVIDER_NAMES = ("sim", "goapi")
-
-
-def arq_redis_settings(settings: Settings) -> RedisSettings:
-    return RedisSettings.from_dsn(settings.redis_url)
 
 
 async def run_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
@@ -57,7 +53,7 @@ def build_worker(settings: Settings, services: Services, providers: dict[str, Pr
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    services = await build_services(settings)
+    services = await build_services(settings, "worker", stop)
     session = aiohttp.ClientSession()
     providers = {name: build_provider(name, session, settings.upstream_timeout_s) for name in PROVIDER_NAMES}
     worker = build_worker(settings, services, providers)
@@ -75,8 +71,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        arq_pool = worker._pool  # noqa: SLF001 - arq drops it on close but leaves its sentinels open
         with contextlib.suppress(Exception):  # Redis may be gone at shutdown; leases cover it
             await worker.close()
+        if arq_pool is not None:
+            await close_sentinels(arq_pool)
         await session.close()
         await services.close()
         log.info("worker_stopped")

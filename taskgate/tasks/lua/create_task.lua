@@ -15,7 +15,10 @@
 -- ARGV[7] relax       "1" when the task counts toward the daily relax limit (B5)
 -- ARGV[8] flow_id     the flow's id (its key is KEYS[7])
 -- ARGV[9] idem_ttl_ms lifetime of the idempotency record (0 = no Idempotency-Key)
--- Returns: {0, task_id, created(1) | duplicate(0)}
+-- Returns: {0, task_id, created(1) | duplicate(0)}; a repeat of the same call (same task_id, after
+--          an unknown outcome) is a duplicate too, so retrying it freezes nothing twice. A duplicate
+--          rewrites its idempotency record / task id (same value) so a WAIT that follows covers the
+--          first write as well.
 -- Errors: {-3, unit, needed, available} not enough credits; {-4, limit, until_ms} B6 block
 
 --- @include "store/lua/lib/common.lua"
@@ -30,7 +33,14 @@ local now = clock_ms(ARGV[2])
 
 if idem_ttl > 0 then
   local existing = redis.call('GET', idem)
-  if existing then return {0, existing, 0} end
+  if existing then
+    redis.call('SET', idem, existing, 'KEEPTTL')
+    return {0, existing, 0}
+  end
+end
+if redis.call('HEXISTS', task_key, 'id') == 1 then
+  redis.call('HSET', task_key, 'id', task_id)
+  return {0, task_id, 0}
 end
 
 local user = hash_map(user_key)
