@@ -123,16 +123,15 @@ class TaskService:
         return views, total
 
     async def cancel(self, user_id: str, task_ids: builtins.list[str]) -> builtins.list[dict[str, Any]]:
-        views = []
-        for task_id in task_ids:
-            await self.scripts.call(
-                "cancel_task",
-                keys=[self.keys.task(task_id)],
-                args=[self.keys.base, "", task_id, user_id],
-            )
-            log.info("task_cancel_requested", task_id=task_id, user_id=user_id)
-            views.append(await self.get(user_id, task_id))
-        return views
+        """Cancel all of ``task_ids`` or none: one unknown or foreign id is NotFound naming it and
+        nothing is cancelled (one script checks every id before it changes anything)."""
+        await self.scripts.call(
+            "cancel_tasks",
+            keys=[self.keys.user(user_id)],
+            args=[self.keys.base, "", user_id, *task_ids],
+        )
+        log.info("tasks_cancel_requested", task_ids=task_ids[:10], count=len(task_ids), user_id=user_id)
+        return [await self.get(user_id, task_id) for task_id in dict.fromkeys(task_ids)]
 
     # --- worker side (fenced by attempt) ---------------------------------------------------
     async def load(self, task_id: str) -> TaskRecord | None:
