@@ -18,6 +18,7 @@ from taskgate.models import CreateTaskRequest, Lane, Outcome, Pool, ServiceMode,
 from taskgate.settings import Settings
 from taskgate.store.keys import Keys, flow_id
 from taskgate.store.scripts import Scripts
+from taskgate.tasks.origin import check_origin
 from taskgate.tasks.record import TaskRecord
 from taskgate.users import UserRecord, UserService
 
@@ -46,6 +47,7 @@ class TaskService:
     ) -> dict[str, Any]:
         spec = self.catalogue.resolve(req.model, req.task_type)
         task_input = self.catalogue.validate_input(spec, req.input)
+        await check_origin(self.load, user.user_id, spec.model, spec.task_type, task_input)
         plan = self.catalogue.plan(user.plan)
         await self._check_prompt(user, plan.features, task_input)
         lane = self.catalogue.lane(spec, task_input)
