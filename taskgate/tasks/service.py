@@ -21,6 +21,7 @@ from taskgate.store.scripts import Scripts
 from taskgate.tasks.origin import check_origin
 from taskgate.tasks.record import TaskRecord
 from taskgate.users import UserRecord, UserService
+from taskgate.webhooks.ssrf import ForbiddenDestination, check_endpoint
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +63,7 @@ class TaskService:
         flow = flow_id(lane, pool, user.user_id, spec.provider_model, bot_id)
         relax = spec.relax_counted and lane == Lane.RELAX
         fields = self._static_fields(user, req, spec, task_input, lane, pool, bot_id)
+        fields["webhook_endpoint"] = await self._webhook_endpoint(fields["webhook_endpoint"])
         if pool == Pool.BYOA:  # what a failover to the shared pool freezes (S6); PPU tasks freeze now
             fields |= {"ppu_unit": priced.unit, "ppu_price": str(priced.amount),
                        "ppu_relax": "1" if relax else "0"}
@@ -258,6 +260,15 @@ class TaskService:
             "webhook_secret": webhook.secret,
             "bonus": "1" if bonus else "0",
         }
+
+    async def _webhook_endpoint(self, endpoint: str) -> str:
+        """The canonical endpoint, or a 400 naming the field when it can never be delivered to (§7)."""
+        if not endpoint:
+            return ""
+        try:
+            return await check_endpoint(endpoint, allow_private=self.settings.webhook_allow_private)
+        except ForbiddenDestination as exc:
+            raise InvalidInput("config.webhook_config.endpoint", str(exc)) from None
 
     def _idem_key(self, user_id: str, idempotency_key: str | None) -> str:
         if not idempotency_key:
