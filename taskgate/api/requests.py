@@ -77,37 +77,49 @@ def _field(path: str) -> str:
     return path if len(path) <= FIELD_NAME_MAX else path[: FIELD_NAME_MAX - 3] + "..."
 
 
-def _check_text(text: str, path: str, limit: int, what: str) -> None:
+def _name(parts: tuple[str | int, ...]) -> str:
+    """``("input", "p", 0)`` -> ``input.p[0]``, cut to ``FIELD_NAME_MAX`` characters."""
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+        if len(out) > FIELD_NAME_MAX:
+            break
+    return _field(out)
+
+
+def _check_text(text: str, parts: tuple[str | int, ...], limit: int, what: str) -> None:
     if len(text) > limit:
-        raise InvalidInput(_field(path), f"{what} longer than {limit} characters")
+        raise InvalidInput(_name(parts), f"{what} longer than {limit} characters")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidInput(_field(path), f"{what} is not valid Unicode (lone surrogate)") from None
+        raise InvalidInput(_name(parts), f"{what} is not valid Unicode (lone surrogate)") from None
 
 
 def check_bounds(value: Any, path: str, bounds: JsonBounds) -> None:
-    """Walk ``value`` without recursion; the first value past a bound is an InvalidInput naming it."""
-    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
+    """Walk ``value`` without recursion; the first value past a bound is an InvalidInput naming it
+    (for nesting: the top-level field it is nested under)."""
+    root: tuple[str | int, ...] = (path,) if path else ()
+    stack: list[tuple[Any, tuple[str | int, ...], int]] = [(value, root, 0)]
     items = 0
     while stack:
-        node, where, depth = stack.pop()
+        node, parts, depth = stack.pop()
         if isinstance(node, str):
-            _check_text(node, where, bounds.max_string, "text")
+            _check_text(node, parts, bounds.max_string, "text")
             continue
         if not isinstance(node, dict | list):
             continue
         if depth >= bounds.max_depth:
-            raise InvalidInput(_field(where), f"nested more than {bounds.max_depth} levels")
+            raise InvalidInput(_name(parts[:2]), f"nested more than {bounds.max_depth} levels")
         items += len(node)
         if items > bounds.max_items:
             raise InvalidInput(_field(path), f"more than {bounds.max_items} values in all")
         if isinstance(node, list):
-            stack.extend((v, f"{where}[{i}]", depth + 1) for i, v in enumerate(node))
+            stack.extend((v, (*parts, i), depth + 1) for i, v in enumerate(node))
             continue
         for key, v in node.items():
-            _check_text(key, where, bounds.max_key, "a key")
-            stack.append((v, f"{where}.{key}" if where else key, depth + 1))
+            _check_text(key, parts, bounds.max_key, "a key")
+            stack.append((v, (*parts, key), depth + 1))
 
 
 async def read_body(request: web.Request) -> bytes:

@@ -1,0 +1,96 @@
+"""Bad input is a 4xx naming the field, never a 5xx, and changes nothing (issue 10 class 2):
+nesting depth, integer and float literals, string and key sizes, the number of values in
+``input``, lone surrogates, and header bytes that are not UTF-8 (sent over a raw socket)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from taskgate.api.requests import BODY_BOUNDS, INPUT_BOUNDS
+from tests.api.conftest import snapshot
+
+
+def create(extra_input: str = "", extra: str = "") -> bytes:
+    head = '{"model":"midjourney","task_type":"imagine","input":{"prompt":"a cat"'
+    text = head + extra_input + "}" + extra + "}"
+    return text.encode("utf-8", "surrogatepass")
+
+
+CASES = [
+    ("[" * 2000 + "]" * 2000, "body", "nested more than"),  # used to be a RecursionError
+    (create(',"p":' + "[" * 300 + "]" * 300), "input.p", "nested more than 32 levels"),
+    (create(',"p":' + '{"a":' * 9 + "1" + "}" * 9), "input.p", "nested more than 8 levels"),
+    (create("", ',"config":{"x":' + "[" * 40 + "]" * 40 + "}"), "config.x", "nested more than 32"),
+    (create(',"seed":' + "1" * 400), "body", "integers are limited to 19 digits"),
+    ('{"x": ' + "9" * 3000 + "}", "body", "integers are limited"),
+    (create(',"n":1e999'), "body", "finite"),
+    (create(',"n":NaN'), "body", "NaN is not a JSON number"),
+    (create(',"n":1.' + "5" * 60), "body", "numbers are limited to 40 characters"),
+    (create(',"p2":"\\ud83d"'), "input.p2", "lone surrogate"),
+    (create(',"\\udc80":1'), "input", "lone surrogate"),
+    (create("", ',"config":{"webhook_config":{"endpoint":"","secret":"\\ud800"}}'),
+     "config.webhook_config.secret", "lone surrogate"),
+    ('{"model":"\\ud800","task_type":"imagine","input":{}}', "model", "lone surrogate"),
+    (create("," + ",".join(f'"k{i}":{i}' for i in range(INPUT_BOUNDS.max_items))), "input", "values in all"),
+    (create(',"k":"' + "x" * 20 + '"').replace(b'"k"', b'"' + b"k" * 200 + b'"'), "input", "a key longer"),
+    ("\xff\xfe{}", "body", "not valid JSON"),
+]
+
+
+@pytest.fixture
+async def user(services):
+    return await services.users.create("developer", wallets={"mj_quota": 100})
+
+
+@pytest.mark.parametrize(("raw", "field", "why"), CASES, ids=range(len(CASES)))
+async def test_hostile_bodies_are_400_naming_the_field(make_client, user, redis, keys, raw, field, why):
+    client = await make_client(body_limit_bytes=64 * 1024)
+    data = raw if isinstance(raw, bytes) else raw.encode("latin-1" if raw.startswith("\xff") else "utf-8")
+    before = await snapshot(redis, keys)
+    resp = await client.post("/api/v1/task", data=data, headers={"x-api-key": user[1]})
+    body = await resp.json()
+    assert resp.status == 400 and body["code"] == 400, body
+    assert body["detail"]["field"] == field and why in body["detail"]["reason"], body
+    assert await snapshot(redis, keys) == before
+
+
+def test_bounds_are_generic_and_stricter_for_input():
+    assert INPUT_BOUNDS.max_depth < BODY_BOUNDS.max_depth and INPUT_BOUNDS.max_items < BODY_BOUNDS.max_items
+
+
+async def _raw(port: int, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head + b"\r\n\r\n" + body)
+    await writer.drain()
+    data = await asyncio.wait_for(reader.read(65536), 10)
+    writer.close()
+    status = int(data.split(b" ", 2)[1])
+    return status, data.split(b"\r\n\r\n", 1)[1]
+
+
+@pytest.mark.parametrize(("header", "status", "field"), [
+    (b"Idempotency-Key: \xff\xfe-key", 400, "Idempotency-Key"),
+    (b"x-api-key: tg_\xc3\x28xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 401, None),
+])
+async def test_header_bytes_that_are_not_utf8_are_4xx(client, user, redis, keys, header, status, field):
+    body = json.dumps({"model": "midjourney", "task_type": "imagine", "input": {"prompt": "a"}}).encode()
+    key = b"" if header.startswith(b"x-api-key") else b"x-api-key: " + user[1].encode() + b"\r\n"
+    head = (b"POST /api/v1/task HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n" + key
+            + header + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\nConnection: close")
+    before = await snapshot(redis, keys)
+    got, payload = await _raw(client.port, head, body)
+    answer = json.loads(payload)
+    assert got == status and answer["code"] == status
+    if field:
+        assert answer["detail"]["field"] == field
+    assert await snapshot(redis, keys) == before
+
+
+async def test_admin_token_and_request_id_with_bad_bytes(client):
+    head = (b"GET /admin/v1/pool HTTP/1.1\r\nHost: t\r\nx-admin-token: \xff\xff\r\n"
+            b"x-request-id: \xe2\x80\xae<script>\r\nConnection: close")
+    status, payload = await _raw(client.port, head)
+    assert status == 401 and json.loads(payload)["code"] == 401
