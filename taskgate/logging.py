@@ -73,15 +73,17 @@ def _scrub_text(text: str, known: Iterable[str]) -> str:
     return text
 
 
-def _scrub(key: str, value: Any, known: frozenset[str]) -> Any:
+def _scrub(key: str, value: Any, known: frozenset[str], depth: int = 0) -> Any:
     if SECRET_KEY_RE.search(key):
         return REDACTED
     if isinstance(value, str):
         return _scrub_text(value, known)
+    if isinstance(value, Mapping | list | tuple) and depth >= DEPTH_CAP:
+        return "(nested too deep)"  # cap_values would drop it anyway
     if isinstance(value, Mapping):
-        return {k: _scrub(str(k), v, known) for k, v in value.items()}
+        return {k: _scrub(str(k), v, known, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_scrub("", v, known) for v in value]
+        return [_scrub("", v, known, depth + 1) for v in value]
     return value
 
 
