@@ -22,7 +22,8 @@ from taskgate.logging import SECRET_KEY_RE, remember_secret
 
 M = TypeVar("M", bound=BaseModel)
 
-INT_MAX_DIGITS = 19  # |n| < 10**19 covers int64; longer integers are refused, not parsed
+INT_MAX_DIGITS = 16  # longer integer literals are refused before they are parsed
+INT_MAX = 2**53 - 1  # I-JSON (RFC 7493): integers every JSON reader (and Lua's doubles) hold exactly
 FLOAT_MAX_CHARS = 40
 FIELD_NAME_MAX = 80  # a field path quoted back in an error is cut to this many characters
 
@@ -39,33 +40,36 @@ BODY_BOUNDS = JsonBounds(max_depth=32, max_items=5_000, max_string=65_536)
 INPUT_BOUNDS = JsonBounds(max_depth=8, max_items=500, max_string=65_536)
 
 
-class _NumberTooLarge(ValueError):
-    pass
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """A JSON number or constant the parser refused; ``check_bounds`` reports it with its field."""
+
+    reason: str
 
 
-def _parse_int(text: str) -> int:
-    if len(text.lstrip("-")) > INT_MAX_DIGITS:
-        raise _NumberTooLarge(f"integers are limited to {INT_MAX_DIGITS} digits")
-    return int(text)
-
-
-def _parse_float(text: str) -> float:
-    value = float(text)
-    if len(text) > FLOAT_MAX_CHARS or not math.isfinite(value):
-        raise _NumberTooLarge(f"numbers are limited to {FLOAT_MAX_CHARS} characters and finite values")
+def _parse_int(text: str) -> int | _Refused:
+    value = int(text) if len(text.lstrip("-")) <= INT_MAX_DIGITS else INT_MAX + 1
+    if abs(value) > INT_MAX:
+        return _Refused(f"integers must lie within -{INT_MAX}..{INT_MAX} (2^53 - 1)")
     return value
 
 
-def _parse_constant(text: str) -> Any:
-    raise _NumberTooLarge(f"{text} is not a JSON number")
+def _parse_float(text: str) -> float | _Refused:
+    value = float(text)
+    if len(text) > FLOAT_MAX_CHARS or not math.isfinite(value):
+        return _Refused(f"numbers must be finite and at most {FLOAT_MAX_CHARS} characters long")
+    return value
+
+
+def _parse_constant(text: str) -> _Refused:
+    return _Refused(f"{text} is not a JSON number")
 
 
 def loads(raw: bytes) -> Any:
-    """Strict JSON: no NaN/Infinity, bounded number literals, nesting that cannot blow the stack."""
+    """JSON without NaN/Infinity, with bounded number literals (refused ones stay as ``_Refused``
+    markers for ``check_bounds`` to name), and nesting that cannot blow the stack."""
     try:
         return json.loads(raw, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant)
-    except _NumberTooLarge as exc:
-        raise InvalidInput("body", str(exc)) from None
     except RecursionError:
         raise InvalidInput("body", f"nested more than {BODY_BOUNDS.max_depth} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
@@ -107,6 +111,8 @@ def check_bounds(value: Any, path: str, bounds: JsonBounds) -> None:
         if isinstance(node, str):
             _check_text(node, parts, bounds.max_string, "text")
             continue
+        if isinstance(node, _Refused):
+            raise InvalidInput(_name(parts), node.reason)
         if not isinstance(node, dict | list):
             continue
         if depth >= bounds.max_depth:

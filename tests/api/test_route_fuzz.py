@@ -4,7 +4,7 @@ changes nothing in Redis, and the captured logs hold no secret and no line over 
 
 ``make test`` runs ``FUZZ_EXAMPLES`` examples (default 400, well under a minute). A long run:
 
-    TASKGATE_FUZZ_EXAMPLES=10000 .venv/bin/pytest -q -s tests/api/test_route_fuzz.py
+    TASKGATE_FUZZ_EXAMPLES=10000 .venv/bin/pytest -q -s --timeout=0 tests/api/test_route_fuzz.py
 
 prints the figures (requests, statuses, 5xx, secrets found in the logs)."""
 
