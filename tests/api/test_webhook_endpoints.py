@@ -4,6 +4,8 @@ and notification endpoints are checked the same way; the canonical form is what 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.api.conftest import snapshot
@@ -50,3 +52,26 @@ async def test_user_endpoints_are_checked(make_client, services, redis, keys, fi
     resp = await client.patch(f"/admin/v1/users/{user_id}", json={field: "https://Example.com/h"},
                               headers=headers)
     assert resp.status == 200 and (await resp.json())["data"][field] == "https://example.com/h"
+
+
+def test_cli_checks_user_endpoints(monkeypatch, redis_url, prefix, redis, capsys):
+    from taskgate.cli import main
+
+    monkeypatch.setenv("TASKGATE_REDIS_URL", redis_url)
+    monkeypatch.setenv("TASKGATE_KEY_PREFIX", prefix)
+    monkeypatch.delenv("TASKGATE_WEBHOOK_ALLOW_PRIVATE", raising=False)
+
+    def run(*argv):
+        with pytest.raises(SystemExit) as exit_info:
+            main(list(argv))
+        out = capsys.readouterr()
+        return exit_info.value.code, out.out, out.err
+
+    code, out, _ = run("admin", "users", "create", "--plan", "free", "--json")
+    user_id = json.loads(out)["user_id"]
+    for flag in ("--webhook-endpoint", "--notify-endpoint"):
+        code, _, err = run("admin", "users", "update", user_id, flag, "http://①②⑦.0.0.1/h", "--json")
+        assert code == 2 and "endpoint" in err and "private or special" in err
+    code, out, _ = run("admin", "users", "update", user_id, "--webhook-endpoint", "https://Example.com/h",
+                       "--json")
+    assert code == 0 and json.loads(out)["webhook_endpoint"] == "https://example.com/h"
