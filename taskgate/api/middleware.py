@@ -74,12 +74,23 @@ def _error_response(request: web.Request, exc: Exception, request_id: str) -> we
         if e.status < 400:
             raise
         return error(e.status, e.reason.lower(), {"method": request.method, "route": _route(request)})
-    except ConnectionError as e:  # the client went away mid-request (reading the body, usually)
+    except ConnectionError as e:
+        if not _client_gone(request):  # e.g. a backend connection: unexpected, not the client's doing
+            return _unexpected(request, e, request_id)
         log.info("client_disconnected", route=_route(request), error=e.__class__.__name__)
         return error(CLIENT_GONE, "client disconnected")
     except Exception as e:
-        log.error("request_failed", route=_route(request), error=e.__class__.__name__, where=_frames(e))
-        return error(500, "internal error", {"request_id": request_id})
+        return _unexpected(request, e, request_id)
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def _unexpected(request: web.Request, exc: Exception, request_id: str) -> web.StreamResponse:
+    log.error("request_failed", route=_route(request), error=exc.__class__.__name__, where=_frames(exc))
+    return error(500, "internal error", {"request_id": request_id})
 
 
 @web.middleware

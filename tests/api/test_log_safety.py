@@ -86,3 +86,15 @@ async def make_client_and_sink(make_client, services, monkeypatch):
     yield await make_client(), out, key
     logging.getLogger().handlers = []
     structlog.reset_defaults()
+
+
+async def test_a_backend_connection_error_is_a_500_not_a_disconnect(make_client, services, monkeypatch):
+    _, key = await services.users.create("developer")
+
+    async def refused(*args, **kwargs):
+        raise ConnectionRefusedError("backend down")
+
+    monkeypatch.setattr(services.tasks, "get", refused)
+    client = await make_client()
+    resp = await client.get("/api/v1/task/0b0e6c55-3c1c-4d5b-9b43-1b6f2e2f7e11", headers={"x-api-key": key})
+    assert resp.status == 500 and (await resp.json())["message"] == "internal error"
