@@ -15,6 +15,7 @@ import structlog
 import yarl
 from redis.asyncio import Redis
 
+from taskgate.logging import remember_secret
 from taskgate.settings import Settings
 from taskgate.store.keys import Keys
 from taskgate.store.scripts import Scripts
@@ -108,6 +109,7 @@ class WebhookDispatcher:
 
     async def _deliver(self, delivery_id: str, task_id: str, attempts: int, now_ms: int) -> None:
         endpoint, secret, seq, data = await self._payload(delivery_id, task_id)
+        remember_secret(secret)  # scrubbed by value from this delivery's log lines (its own task)
         if not endpoint or await self.redis.sismember(self.keys.webhook_disabled(), endpoint):
             why = "endpoint disabled (410 Gone earlier)" if endpoint else "no endpoint"
             await self._record(delivery_id, task_id, "give_up", seq, now_ms, {"status": None, "error": why})
