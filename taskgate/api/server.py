@@ -39,7 +39,10 @@ class ApiRequestHandler(RequestHandler):
                      message: str | None = None) -> web.StreamResponse:
         if request.writer.output_size > 0:
             raise ConnectionError("response already started; the connection is dropped")
-        phrase = HTTPStatus(status).phrase.lower() if status in HTTPStatus._value2member_map_ else "error"
+        try:
+            phrase = HTTPStatus(status).phrase.lower()
+        except ValueError:
+            phrase = "error"
         reason = exc.__class__.__name__ if exc is not None else phrase
         if status >= 500:
             log.error("request_failed_in_server", status=status, error=reason)
