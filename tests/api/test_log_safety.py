@@ -98,3 +98,17 @@ async def test_a_backend_connection_error_is_a_500_not_a_disconnect(make_client,
     client = await make_client()
     resp = await client.get("/api/v1/task/0b0e6c55-3c1c-4d5b-9b43-1b6f2e2f7e11", headers={"x-api-key": key})
     assert resp.status == 500 and (await resp.json())["message"] == "internal error"
+
+
+async def test_account_credentials_are_scrubbed_by_value_in_the_job_that_loaded_them(services, sink):
+    from pydantic import SecretStr
+
+    from taskgate.pool.registry import AccountSpec
+
+    credential = "upstream-cred-91b7e2f0"
+    account_id = await services.accounts.add(AccountSpec(owner="shared", api_key=SecretStr(credential)))
+    access = await services.accounts.access(account_id)
+    log = structlog.get_logger("taskgate.worker.probe")
+    log.warning("upstream_refused", detail=f"401 for Bearer {access.api_key.get_secret_value()}")
+    text = sink.getvalue()
+    assert "upstream_refused" in text and credential not in text
