@@ -184,7 +184,6 @@ class UserService:
             await self.redis.hset(self.keys.user(user_id), mapping=changes)
         return await self.get(user_id)
 
-
     async def _endpoint(self, field: str, value: str) -> str:
         """"" or the canonical URL of an endpoint webhooks may go to (the SSRF guard, §7)."""
         if not value:
