@@ -167,11 +167,14 @@ class PrivateRedis:
 
 # --- all roles in one process ----------------------------------------------------------------------
 
-async def _serve(app: Any, host: str, port: int, what: str) -> Any:
-    """Start ``app`` on ``host:port``; returns its AppRunner (the caller cleans it up)."""
+async def _serve(app: Any, host: str, port: int, what: str, limits: Settings | None = None) -> Any:
+    """Start ``app`` on ``host:port``; returns its AppRunner (the caller cleans it up). With
+    ``limits`` the API's server limits apply (api/server.py)."""
     from aiohttp import web
 
-    runner = web.AppRunner(app, access_log=None)
+    from taskgate.api.server import ApiRunner
+
+    runner = ApiRunner(app, limits) if limits is not None else web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
@@ -222,7 +225,7 @@ async def run_dev(settings: Settings, *, stop: asyncio.Event, ready: asyncio.Eve
     api = sim = None
     try:
         sim = await _serve(create_sim_app(settings), settings.sim_host, settings.sim_port, "the simulator")
-        api = await _serve(create_app(settings), settings.api_host, settings.api_port, "the API")
+        api = await _serve(create_app(settings), settings.api_host, settings.api_port, "the API", settings)
         roles = [
             asyncio.create_task(run_scheduler(settings, stop), name="scheduler"),
             asyncio.create_task(run_worker(settings, stop), name="worker"),

@@ -56,6 +56,14 @@ class Conflict(TaskgateError):
     status = 409
 
 
+class RequestTimeout(TaskgateError):
+    status = 408
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(f"the request body was not received within {timeout_s:g} s",
+                         detail={"timeout_s": timeout_s})
+
+
 class BodyTooLarge(TaskgateError):
     status = 413
     message = "request body too large"

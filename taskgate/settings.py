@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     admin_token: SecretStr = SecretStr("")
     body_limit_bytes: int = 256 * 1024
     page_size_max: int = 100
+    header_read_timeout_s: float = Field(10.0, gt=0)  # request line + headers must arrive within this
+    body_read_timeout_s: float = Field(30.0, gt=0)  # a request body must arrive within this
+    max_connections: int = Field(1024, ge=1)  # open client connections per API process; more are refused
 
     # --- data files (plans, models, prices, banned words); default: shipped in the package
     catalogue_path: Path | None = None

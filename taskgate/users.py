@@ -18,6 +18,7 @@ from taskgate.catalogue import Catalogue, Feature, PlanSpec
 from taskgate.errors import InvalidInput, NotFound, Unauthorized
 from taskgate.models import ServiceMode, now_ms
 from taskgate.store.keys import Keys
+from taskgate.webhooks.ssrf import ForbiddenDestination, check_endpoint
 
 if TYPE_CHECKING:
     from taskgate.billing.wallets import WalletService
@@ -66,10 +67,11 @@ def plan_lua_fields(plan: PlanSpec) -> dict[str, str]:
 
 class UserService:
     def __init__(self, redis: Redis, keys: Keys, catalogue: Catalogue, wallets: WalletService,
-                 plan_weights: dict[str, int] | None = None) -> None:
+                 plan_weights: dict[str, int] | None = None, *, allow_private_webhooks: bool = False) -> None:
         self.redis, self.keys, self.catalogue, self.wallets = redis, keys, catalogue, wallets
         self.scripts: Scripts = wallets.scripts
         self.plan_weights = plan_weights or {}
+        self.allow_private_webhooks = allow_private_webhooks  # TASKGATE_WEBHOOK_ALLOW_PRIVATE
 
     def _plan_fields(self, plan_name: str, failover: bool) -> dict[str, str]:
         """The plan-derived fields that Lua reads; ``failover`` is effective only with the plan feature."""
@@ -175,14 +177,23 @@ class UserService:
         if service_mode is not None:
             changes["service_mode"] = _service_mode(service_mode)
         if webhook_endpoint is not None:
-            changes["webhook"] = _url_or_empty("webhook_endpoint", webhook_endpoint)
+            changes["webhook"] = await self._endpoint("webhook_endpoint", webhook_endpoint)
         if notify_endpoint is not None:
-            changes["notify_endpoint"] = _url_or_empty("notify_endpoint", notify_endpoint)
+            changes["notify_endpoint"] = await self._endpoint("notify_endpoint", notify_endpoint)
         if notify_secret is not None:  # signs account notifications (never returned by any API)
             changes["notify_secret"] = notify_secret
         if changes:
             await self.redis.hset(self.keys.user(user_id), mapping=changes)
         return await self.get(user_id)
+
+    async def _endpoint(self, field: str, value: str) -> str:
+        """"" or the canonical URL of an endpoint webhooks may go to (the SSRF guard, §7)."""
+        if not value:
+            return ""
+        try:
+            return await check_endpoint(value, allow_private=self.allow_private_webhooks)
+        except ForbiddenDestination as exc:
+            raise InvalidInput(field, str(exc)) from None
 
 
 def _service_mode(value: str) -> str:
@@ -191,8 +202,3 @@ def _service_mode(value: str) -> str:
     except ValueError as exc:
         raise InvalidInput("service_mode", "must be public, private or empty") from exc
 
-
-def _url_or_empty(field: str, value: str) -> str:
-    if value and not value.startswith(("http://", "https://")):
-        raise InvalidInput(field, "must be an http(s) URL")
-    return value

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -17,14 +17,16 @@ from taskgate.pool.registry import AccountSpec
 
 routes = web.RouteTableDef()
 P = "/admin/v1"
+AMOUNT_MAX = 10**12  # one wallet change or initial balance; keeps balances exact in Lua's doubles
+Amount = Annotated[int, Field(ge=0, le=AMOUNT_MAX)]
 
 
 class NewUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
     plan: str
-    credits: int = Field(0, ge=0)
-    mj_quota: int = Field(0, ge=0)
-    wallets: dict[str, int] = Field(default_factory=dict)
+    credits: Amount = 0
+    mj_quota: Amount = 0
+    wallets: dict[str, Amount] = Field(default_factory=dict)
     failover: bool = True
     service_mode: str = ""
     name: str = ""
@@ -43,7 +45,7 @@ class UserChanges(BaseModel):
 class WalletChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     unit: str
-    amount: int
+    amount: int = Field(ge=-AMOUNT_MAX, le=AMOUNT_MAX)
     reason: str = Field(min_length=1, max_length=500)
     kind: str = "top_up"
 

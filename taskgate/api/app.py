@@ -16,6 +16,7 @@ from taskgate.api.envelope import error, ok
 from taskgate.api.gauges import refresh_gauges, register_gauges
 from taskgate.api.middleware import METRICS, ApiMetrics, envelope_middleware
 from taskgate.api.state import SERVICES
+from taskgate.logging import remember_secret
 from taskgate.services import Services, assemble
 from taskgate.settings import Settings
 from taskgate.store.connection import redis_client, redis_ready, wait_for_redis
@@ -55,6 +56,7 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     # aiohttp refuses a body of client_max_size bytes or more; a body of exactly the limit is allowed
     app = web.Application(middlewares=[envelope_middleware], client_max_size=settings.body_limit_bytes + 1)
     app[APP_SETTINGS] = settings
+    remember_secret(settings.admin_token.get_secret_value(), process=True)
     registry = CollectorRegistry()
     app[REGISTRY] = registry
     app[METRICS] = ApiMetrics(registry)

@@ -21,13 +21,24 @@ ADMIN_TOKEN_HEADER = "x-admin-token"
 APP_SETTINGS = web.AppKey("settings", Settings)
 
 
+def _header(request: web.Request, name: str) -> str:
+    """A credential header, or "" when absent or not UTF-8 (aiohttp keeps invalid bytes as lone
+    surrogates, which no key or token contains; they must not reach hashing as a 500)."""
+    value = request.headers.get(name, "")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return ""
+    return value
+
+
 def api_key_of(request: web.Request) -> str | None:
     """``x-api-key``, else ``Authorization: Bearer <key>`` (the form GoAPI's OpenAI-style endpoints and
     some public clients send)."""
-    key = request.headers.get(API_KEY_HEADER)
+    key = _header(request, API_KEY_HEADER)
     if key:
         return key
-    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    scheme, _, token = _header(request, "Authorization").strip().partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
@@ -43,7 +54,7 @@ def require_admin(request: web.Request) -> None:
     expected = request.app[APP_SETTINGS].admin_token.get_secret_value()
     if not expected:
         raise Unauthorized("the admin API is disabled: set TASKGATE_ADMIN_TOKEN to enable it")
-    given = request.headers.get(ADMIN_TOKEN_HEADER, "")
+    given = _header(request, ADMIN_TOKEN_HEADER)
     if not hmac.compare_digest(given.encode(), expected.encode()):
         raise Unauthorized("missing or invalid admin token (header x-admin-token)")
     structlog.contextvars.bind_contextvars(admin=True)

@@ -15,13 +15,10 @@ def register(sub: Any) -> None:
 
 
 async def serve_api(settings: Any, stop: asyncio.Event) -> None:
-    from aiohttp import web
-
     from taskgate.api.app import create_app
+    from taskgate.api.server import start_api
 
-    runner = web.AppRunner(create_app(settings), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, settings.api_host, settings.api_port).start()
+    runner = await start_api(create_app(settings), settings, settings.api_host, settings.api_port)
     try:
         await stop.wait()
     finally:

@@ -12,9 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from taskgate.api.auth import APP_SETTINGS, current_user
 from taskgate.api.envelope import ok
-from taskgate.api.requests import int_param, json_body, parse
+from taskgate.api.requests import check_task_input, header_text, int_param, json_body, parse
 from taskgate.api.state import SERVICES
-from taskgate.errors import InvalidInput, NotFound
+from taskgate.errors import NotFound
 from taskgate.models import CreateTaskRequest
 
 routes = web.RouteTableDef()
@@ -38,17 +38,16 @@ def _task_id(raw: str) -> str:
 
 
 def _idempotency_key(request: web.Request) -> str | None:
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is not None and not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX:
-        raise InvalidInput(IDEMPOTENCY_HEADER, f"must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
-    return key
+    return header_text(request, IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_MAX)
 
 
 @routes.post("/api/v1/task")
 async def create_task(request: web.Request) -> web.Response:
     user = await current_user(request)
     idempotency_key = _idempotency_key(request)
-    body = parse(CreateTaskRequest, await json_body(request))
+    raw = await json_body(request)
+    check_task_input(raw)
+    body = parse(CreateTaskRequest, raw)
     return ok(await request.app[SERVICES].tasks.create(user, body, idempotency_key))
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from redis.asyncio import Redis
 
 from taskgate.errors import InvalidInput, NotFound
+from taskgate.logging import remember_secret
 from taskgate.models import AccountState, Lane
 from taskgate.providers.base import AccountAccess
 from taskgate.settings import Settings
@@ -133,6 +134,7 @@ class AccountRegistry:
         """Credentials for a worker's upstream call; never returned by any API."""
         raw = await self._raw(account_id)
         secret = await self.redis.get(self.keys.account_secret(account_id))
+        remember_secret(secret.decode() if secret else "")  # scrubbed by value from this job's logs
         return AccountAccess(
             account_id=account_id, provider=raw["provider"], base_url=raw["base_url"],
             api_key=SecretStr(secret.decode() if secret else ""),

@@ -18,8 +18,10 @@ from taskgate.models import CreateTaskRequest, Lane, Outcome, Pool, ServiceMode,
 from taskgate.settings import Settings
 from taskgate.store.keys import Keys, flow_id
 from taskgate.store.scripts import Scripts
+from taskgate.tasks.origin import check_origin
 from taskgate.tasks.record import TaskRecord
 from taskgate.users import UserRecord, UserService
+from taskgate.webhooks.ssrf import ForbiddenDestination, check_endpoint
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +48,7 @@ class TaskService:
     ) -> dict[str, Any]:
         spec = self.catalogue.resolve(req.model, req.task_type)
         task_input = self.catalogue.validate_input(spec, req.input)
+        await check_origin(self.load, user.user_id, spec.model, spec.task_type, task_input)
         plan = self.catalogue.plan(user.plan)
         await self._check_prompt(user, plan.features, task_input)
         lane = self.catalogue.lane(spec, task_input)
@@ -60,6 +63,7 @@ class TaskService:
         flow = flow_id(lane, pool, user.user_id, spec.provider_model, bot_id)
         relax = spec.relax_counted and lane == Lane.RELAX
         fields = self._static_fields(user, req, spec, task_input, lane, pool, bot_id)
+        fields["webhook_endpoint"] = await self._webhook_endpoint(fields["webhook_endpoint"])
         if pool == Pool.BYOA:  # what a failover to the shared pool freezes (S6); PPU tasks freeze now
             fields |= {"ppu_unit": priced.unit, "ppu_price": str(priced.amount),
                        "ppu_relax": "1" if relax else "0"}
@@ -123,16 +127,15 @@ class TaskService:
         return views, total
 
     async def cancel(self, user_id: str, task_ids: builtins.list[str]) -> builtins.list[dict[str, Any]]:
-        views = []
-        for task_id in task_ids:
-            await self.scripts.call(
-                "cancel_task",
-                keys=[self.keys.task(task_id)],
-                args=[self.keys.base, "", task_id, user_id],
-            )
-            log.info("task_cancel_requested", task_id=task_id, user_id=user_id)
-            views.append(await self.get(user_id, task_id))
-        return views
+        """Cancel all of ``task_ids`` or none: one unknown or foreign id is NotFound naming it and
+        nothing is cancelled (one script checks every id before it changes anything)."""
+        await self.scripts.call(
+            "cancel_tasks",
+            keys=[self.keys.user(user_id)],
+            args=[self.keys.base, "", user_id, *task_ids],
+        )
+        log.info("tasks_cancel_requested", task_ids=task_ids[:10], count=len(task_ids), user_id=user_id)
+        return [await self.get(user_id, task_id) for task_id in dict.fromkeys(task_ids)]
 
     # --- worker side (fenced by attempt) ---------------------------------------------------
     async def load(self, task_id: str) -> TaskRecord | None:
@@ -257,6 +260,15 @@ class TaskService:
             "webhook_secret": webhook.secret,
             "bonus": "1" if bonus else "0",
         }
+
+    async def _webhook_endpoint(self, endpoint: str) -> str:
+        """The canonical endpoint, or a 400 naming the field when it can never be delivered to (§7)."""
+        if not endpoint:
+            return ""
+        try:
+            return await check_endpoint(endpoint, allow_private=self.settings.webhook_allow_private)
+        except ForbiddenDestination as exc:
+            raise InvalidInput("config.webhook_config.endpoint", str(exc)) from None
 
     def _idem_key(self, user_id: str, idempotency_key: str | None) -> str:
         if not idempotency_key:

@@ -13,8 +13,10 @@ from typing import Any
 
 import aiohttp
 import structlog
+import yarl
 from redis.asyncio import Redis
 
+from taskgate.logging import remember_secret
 from taskgate.settings import Settings
 from taskgate.store.keys import Keys
 from taskgate.store.scripts import Scripts
@@ -105,6 +107,7 @@ class WebhookDispatcher:
 
     async def _deliver(self, delivery_id: str, task_id: str, attempts: int, now_ms: int) -> None:
         endpoint, secret, seq, data = await self._payload(delivery_id, task_id)
+        remember_secret(secret)  # scrubbed by value from this delivery's log lines (its own task)
         if not endpoint or await self.redis.sismember(self.keys.webhook_disabled(), endpoint):
             why = "endpoint disabled (410 Gone earlier)" if endpoint else "no endpoint"
             await self._record(delivery_id, task_id, "give_up", seq, now_ms, {"status": None, "error": why})
@@ -150,17 +153,20 @@ class WebhookDispatcher:
         }
         started = time.perf_counter()
         try:
-            check_url(endpoint, allow_private=self.settings.webhook_allow_private)
+            dest = check_url(endpoint, allow_private=self.settings.webhook_allow_private)
+            url = yarl.URL(dest.url, encoded=True)
+            if url.host != dest.host:  # the client must connect to the host that was checked
+                raise ForbiddenDestination(f"the HTTP client reads the host as {url.host!r}")
             session = await self._session()
             timeout = aiohttp.ClientTimeout(total=self.settings.webhook_timeout_s)
             async with session.post(
-                endpoint, data=body, headers=headers, allow_redirects=False, timeout=timeout
+                url, data=body, headers=headers, allow_redirects=False, timeout=timeout
             ) as resp:
                 await resp.read()
                 status, error = resp.status, None if resp.status < 300 else f"HTTP {resp.status}"
         except ForbiddenDestination as exc:
             status, error = None, "forbidden destination"
-            log.warning("webhook_refused", endpoint=endpoint, reason=str(exc))
+            log.warning("webhook_refused", endpoint=endpoint[:300], reason=str(exc)[:300])
         except TimeoutError:
             status, error = None, "timeout"
         except aiohttp.ClientError as exc:

@@ -26,19 +26,21 @@ async def test_imagine_then_upscale(system) -> None:
 
 
 async def test_every_task_type_after_an_imagine(system) -> None:
-    """The documented create-task bodies of the other task types (piapi.ai/docs/midjourney-api/*), priced
+    """Inpaint, outpaint and pan act on an upscaled image (GoAPI: their origin is an upscale task). The documented create-task bodies of the other task types (piapi.ai/docs/midjourney-api/*), priced
     by seed 003: type 1 (variation, reroll, inpaint, outpaint, pan) 14 at V6 fast, type 2 (describe) 2,
     type 3 (seed) 1, blend 14."""
     key = await customer(system)
     imagine = await round_trip(system, key, {"model": "midjourney", "task_type": "imagine",
                                              "input": {"prompt": "a lighthouse", "process_mode": "fast"}})
     origin = imagine["task_id"]
+    upscaled = (await round_trip(system, key, {"model": "midjourney", "task_type": "upscale",
+                                               "input": {"origin_task_id": origin, "index": "1"}}))["task_id"]
     cases: list[tuple[str, dict[str, Any], int]] = [
         ("variation", {"origin_task_id": origin, "index": "2", "prompt": "", "skip_prompt_check": False}, 14),
         ("reroll", {"origin_task_id": origin, "prompt": "", "aspect_ratio": "1:1"}, 14),
-        ("inpaint", {"origin_task_id": origin, "mask": "UklGRg==", "prompt": "a hat"}, 14),
-        ("outpaint", {"origin_task_id": origin, "zoom_ratio": "1.5", "prompt": ""}, 14),
-        ("pan", {"origin_task_id": origin, "direction": "up", "prompt": ""}, 14),
+        ("inpaint", {"origin_task_id": upscaled, "mask": "UklGRg==", "prompt": "a hat"}, 14),
+        ("outpaint", {"origin_task_id": upscaled, "zoom_ratio": "1.5", "prompt": ""}, 14),
+        ("pan", {"origin_task_id": upscaled, "direction": "up", "prompt": ""}, 14),
         ("seed", {"origin_task_id": origin}, 1),
         ("describe", {"image_url": IMG, "bot_id": 0, "process_mode": "fast"}, 2),
         ("blend", {"image_urls": [IMG, IMG], "dimension": "square", "bot_id": 0, "process_mode": "fast"}, 14),

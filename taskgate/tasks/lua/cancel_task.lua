@@ -12,6 +12,7 @@
 --- @include "billing/lua/lib/wallet.lua"
 --- @include "webhooks/lua/lib/outbox.lua"
 --- @include "tasks/lua/lib/settle.lua"
+--- @include "tasks/lua/lib/cancel.lua"
 
 local task_key = KEYS[1]
 local base, task_id, user_id = ARGV[1], ARGV[3], ARGV[4]
@@ -19,15 +20,4 @@ local now = clock_ms(ARGV[2])
 
 local t = hash_map(task_key)
 if t.id == nil or t.user ~= user_id then return {-1, task_id} end
-if t.status == 'processing' then
-  redis.call('HSET', task_key, 'cancel', 1)
-  return {0, 'processing'}
-end
-if t.status ~= 'pending' then return {0, t.status} end
-
-redis.call('LREM', base .. ':flow:' .. t.flow, 1, task_id)
-redis.call('ZREM', base .. ':relax_waiting', task_id)
--- an emptied flow is dropped lazily by dispatch; cancelled before dispatch -> refunded (B2)
-settle_final(base, now, task_id, task_key, t, 'cancelled', '',
-  cjson.encode({code = 499, message = 'cancelled', raw_message = 'cancelled by the user'}))
-return {0, 'failed'}
+return {0, cancel_one(base, now, task_id, task_key, t)}
