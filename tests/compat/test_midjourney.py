@@ -26,7 +26,8 @@ async def test_imagine_then_upscale(system) -> None:
 
 
 async def test_every_task_type_after_an_imagine(system) -> None:
-    """Inpaint, outpaint and pan act on an upscaled image (GoAPI: their origin is an upscale task). The documented create-task bodies of the other task types (piapi.ai/docs/midjourney-api/*), priced
+    """Inpaint, outpaint and pan act on an upscaled image (GoAPI: their origin is an upscale task).
+    The documented create-task bodies of the other task types (piapi.ai/docs/midjourney-api/*), priced
     by seed 003: type 1 (variation, reroll, inpaint, outpaint, pan) 14 at V6 fast, type 2 (describe) 2,
     type 3 (seed) 1, blend 14."""
     key = await customer(system)
