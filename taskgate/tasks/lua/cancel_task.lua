@@ -9,6 +9,7 @@
 -- Errors: {-1, task_id} unknown task or another user's
 
 --- @include "store/lua/lib/common.lua"
+--- @include "scheduler/lua/lib/flows.lua"
 --- @include "billing/lua/lib/wallet.lua"
 --- @include "webhooks/lua/lib/outbox.lua"
 --- @include "tasks/lua/lib/settle.lua"
@@ -27,7 +28,13 @@ if t.status ~= 'pending' then return {0, t.status} end
 
 redis.call('LREM', base .. ':flow:' .. t.flow, 1, task_id)
 redis.call('ZREM', base .. ':relax_waiting', task_id)
--- an emptied flow is dropped lazily by dispatch; cancelled before dispatch -> refunded (B2)
+redis.call('SREM', base .. ':tasks_aside', task_id)
+-- its place is free at once: a flow parked on this task is looked at again (S5, S10)
+if redis.call('HGET', base .. ':flow_meta', t.flow) ~= 'r' then
+  flow_wake(base, t.flow)
+  wake_scheduler(base)
+end
+-- an emptied ready flow is dropped lazily by dispatch; cancelled before dispatch -> refunded (B2)
 settle_final(base, now, task_id, task_key, t, 'cancelled', '',
   cjson.encode({code = 499, message = 'cancelled', raw_message = 'cancelled by the user'}))
 return {0, 'failed'}

@@ -64,15 +64,71 @@ local function failover_to_ppu(base, now, task_id, tkey, t, user)
   return true
 end
 
-local function select_pinned(base, now, task_id, tkey, t)
+-- Why a task waits (S10), from the accounts of the owners behind `tiers` that serve its model and
+-- mode: 'waiting_for_capacity' (one it may use is usable but busy), 'only_excluded_accounts_left'
+-- (only accounts it failed on are usable; also returns one of them with room: the task goes back
+-- to it, within the attempt limit), 'all_accounts_cooling_down' (a running cooldown will end), or
+-- 'no_account_serves_model_mode' (none now, none after a cooldown).
+local function wait_reason(base, now, task_id, t, tiers)
+  local failed = base .. ':task_failed:' .. task_id
+  local owners, busy, excluded, cooling, back_id, back_acc = {}, false, false, false, nil, nil
+  for _, tier in ipairs(tiers) do owners[(string.gsub(tier, '#backup$', ''))] = true end
+  for owner in pairs(owners) do
+    for _, id in ipairs(redis.call('SMEMBERS', base .. ':owner_accounts:' .. owner)) do
+      local acc = hash_map(base .. ':account:' .. id)
+      if acc.id ~= nil and account_serves(acc, t) then
+        if not account_usable(base, id, acc, now) then
+          cooling = cooling or acc.state == 'cooling_down'
+        elseif redis.call('SISMEMBER', failed, id) == 0 then
+          busy = true
+        else
+          excluded = true
+          if back_id == nil and account_free(base, id, acc, t.lane) > 0 then back_id, back_acc = id, acc end
+        end
+      end
+    end
+  end
+  if busy then return 'waiting_for_capacity' end
+  if excluded then return 'only_excluded_accounts_left', back_id, back_acc end
+  if cooling then return 'all_accounts_cooling_down' end
+  return 'no_account_serves_model_mode'
+end
+
+-- The task waits with `reason`, or fails once it waited max_wait with no account able to serve it
+-- now or after a running cooldown (S10, B2: refunded). A task stopped by its own exclusions is set
+-- aside; otherwise its whole flow (which shares its lane, pool, model and pin) is parked.
+local function wait_or_fail(base, now, task_id, tkey, t, tiers, reason, max_wait)
+  if reason == 'no_account_serves_model_mode' then
+    local since = math.max(num(t.created_ms, 0), num(t.dispatched_ms, 0))
+    if now - since >= max_wait then
+      fail_waiting(base, now, task_id, tkey, t, 503, 'no account could serve ' .. t.model_group .. ' ' .. t.lane ..
+        ' within ' .. math.floor(max_wait / 1000) .. ' s (none active or cooling down); refunded')
+      return nil
+    end
+    redis.call('ZADD', base .. ':pending_deadlines', since + max_wait, task_id)
+  end
+  if redis.call('EXISTS', base .. ':task_failed:' .. task_id) == 1 then
+    task_set_aside(base, task_id, t, tiers, reason)
+  else
+    flow_park_cap(base, t.flow, tiers, t.model_group, t.lane, reason)
+  end
+  return nil
+end
+
+local function select_pinned(base, now, task_id, tkey, t, max_wait)
   local acc = hash_map(base .. ':account:' .. t.bot_id)
   if acc.id == nil or acc.owner ~= t.user then
     fail_waiting(base, now, task_id, tkey, t, 404, 'bot_id ' .. t.bot_id .. ' is not one of your accounts')
     return nil
   end
   if account_fits(base, now, t.bot_id, acc, t) then return t.bot_id, acc end
-  flow_park_cap(base, t.flow, {account_tier(acc)}, t.model_group, t.lane)
-  return nil
+  local reason = 'no_account_serves_model_mode'
+  if account_usable(base, t.bot_id, acc, now) and account_serves(acc, t) then
+    reason = 'waiting_for_capacity'
+  elseif acc.state == 'cooling_down' and account_serves(acc, t) then
+    reason = 'all_accounts_cooling_down'
+  end
+  return wait_or_fail(base, now, task_id, tkey, t, {account_tier(acc)}, reason, max_wait)
 end
 
 -- S6: does the user own a healthy account (busy or not) that serves this task and that the task
@@ -89,7 +145,7 @@ local function own_account_usable(base, now, task_id, t)
   return false
 end
 
-local function select_for(base, now, task_id, tkey, t, user)
+local function select_for(base, now, task_id, tkey, t, user, max_wait)
   if t.pool == 'ppu' and user_at_cap(base, t, user) then
     flow_park_user(base, t.flow, t.user)
     return nil
@@ -100,7 +156,7 @@ local function select_for(base, now, task_id, tkey, t, user)
     if account_fits(base, now, resume, acc, t) then return resume, acc end
     redis.call('HSET', tkey, 'resume_account', '', 'upstream_id', '')  -- cannot resume: start afresh
   end
-  if (t.bot_id or '') ~= '' then return select_pinned(base, now, task_id, tkey, t) end
+  if (t.bot_id or '') ~= '' then return select_pinned(base, now, task_id, tkey, t, max_wait) end
   local failed = base .. ':task_failed:' .. task_id
   local tiers = t.pool == 'ppu' and {'shared'} or {t.user, t.user .. '#backup'}
   for _, tier in ipairs(tiers) do
@@ -110,7 +166,7 @@ local function select_for(base, now, task_id, tkey, t, user)
   if t.pool == 'byoa' and user.failover == '1' and not own_account_usable(base, now, task_id, t) then
     if user_at_cap(base, t, user) then
       flow_park_user(base, t.flow, t.user)
-      flow_park_cap(base, t.flow, tiers, t.model_group, t.lane)
+      flow_park_cap(base, t.flow, tiers, t.model_group, t.lane, 'user_cap_reached')
       return nil
     end
     local id, acc = pick_in_tier(base, now, 'shared', t, failed)
@@ -120,6 +176,7 @@ local function select_for(base, now, task_id, tkey, t, user)
     end
     tiers[#tiers + 1] = 'shared'
   end
-  flow_park_cap(base, t.flow, tiers, t.model_group, t.lane)
-  return nil
+  local reason, back_id, back_acc = wait_reason(base, now, task_id, t, tiers)
+  if back_id then return back_id, back_acc end
+  return wait_or_fail(base, now, task_id, tkey, t, tiers, reason, max_wait)
 end
