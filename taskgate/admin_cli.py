@@ -81,7 +81,7 @@ def _register_accounts(accounts: Any) -> None:
     p.add_argument("--daily-cap", type=int, default=0)
     p.add_argument("--backup", action="store_true")
     p.add_argument("--base-url", default=None, help="default for sim: the simulator (TASKGATE_SIM_BASE_URL)")
-    p.add_argument("--api-key", default="", help="default for sim: a key of its own that the simulator accepts")
+    p.add_argument("--api-key", default="", help="default for sim: its own key, which the simulator accepts")
     _leaf(p, _accounts_add)
     p = accounts.add_parser("update", help="change an account; a new --api-key lifts credentials_rejected")
     p.add_argument("account_id")
@@ -154,7 +154,8 @@ async def _accounts_add(s: Any, a: argparse.Namespace) -> dict[str, str]:
 
 
 async def _accounts_update(s: Any, a: argparse.Namespace) -> dict[str, Any]:
-    changes = {name: getattr(a, name) for name in ("base_url", "capacity", "models", "modes", "priority", "weight")}
+    names = ("base_url", "capacity", "models", "modes", "priority", "weight")
+    changes = {name: getattr(a, name) for name in names}
     if a.api_key is not None:
         changes["api_key"] = SecretStr(a.api_key)
     return dict(await s.accounts.update(a.account_id, **changes))

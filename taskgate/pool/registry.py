@@ -147,7 +147,8 @@ class AccountRegistry:
         raw = await self._raw(account_id)
         secret = await self.redis.get(self.keys.account_secret(account_id))
         return AccountAccess(
-            account_id=account_id, provider=raw["provider"], base_url=raw["base_url"] or self.settings.sim_url,
+            account_id=account_id, provider=raw["provider"],
+            base_url=raw["base_url"] or self.settings.sim_url,
             api_key=SecretStr(secret.decode() if secret else ""),
         )
 

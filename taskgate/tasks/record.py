@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from taskgate.models import Pool, TaskStatus, WaitReason, ms_to_rfc3339
+from taskgate.models import Pool, TaskStatus, ms_to_rfc3339
 
 
 def _int(raw: dict[str, str], name: str) -> int:
