@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from taskgate.errors import InvalidInput, NotFound
 from taskgate.models import AccountState, Lane
 from taskgate.providers.base import AccountAccess
+from taskgate.scheduler.waiting import pending_summary
 from taskgate.settings import Settings
 from taskgate.store.keys import SHARED_OWNER, Keys
 from taskgate.store.scripts import Scripts
@@ -180,15 +181,23 @@ class AccountRegistry:
         log.info("account_removed", account_id=account_id)
 
     async def pool_status(self) -> dict[str, Any]:
+        """Accounts per state (with each non-active account and its reason) and what waits (S10)."""
         accounts = await self.list()
         by_state: dict[str, int] = {}
+        states: dict[str, builtins.list[dict[str, Any]]] = {}
         for acc in accounts:
             by_state[acc["state"]] = by_state.get(acc["state"], 0) + 1
+            if acc["state"] != AccountState.ACTIVE:
+                states.setdefault(acc["state"], []).append(
+                    {"account_id": acc["id"], "owner": acc["owner"], "reason": acc["state_reason"],
+                     "cooldown_until": acc["cooldown_until"] or None})
         return {
             "accounts": len(accounts),
             "by_state": by_state,
+            "not_active": states,
             "capacity": sum(a["capacity"] for a in accounts),
             "running": sum(a["running"] for a in accounts),
+            **(await pending_summary(self.scripts, self.keys)).as_dict(),
         }
 
     async def events(self, owner: str, count: int = 100) -> builtins.list[dict[str, str]]:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 
 from taskgate.models import AccountState, WaitReason
+from taskgate.providers.base import ErrorKind
 from taskgate.scheduler.dispatcher import Dispatcher
+from taskgate.scheduler.waiting import pending_summary
 from tests.factories import enqueue, make_account, make_user, task_fields, wallet
 from tests.pool.conftest import T0
 
@@ -183,3 +185,28 @@ async def test_cancelled_aside_task_is_never_dispatched(redis, scripts, keys, se
     assert await d.dispatch(now_ms=T0 + 2) == []
     assert (await wallet(redis, keys, user, "mj_quota"))["available"] == 100
     assert a
+
+
+async def test_pending_summary_and_pool_view(redis, scripts, keys, settings, registry, health):
+    """Operators see it: pending tasks per wait reason, the oldest per lane, accounts per state."""
+    capped = await make_user(redis, scripts, keys, wallets={"mj_quota": 100}, cap=1)
+    acc = await make_account(scripts, keys, capacity=5, modes="fast")
+    broken = await make_account(scripts, keys, capacity=5, modes="fast")
+    await health.report(broken, ErrorKind.CREDENTIALS, now_ms=T0)
+    d = dispatcher(redis, scripts, keys, settings)
+    for i in range(3):
+        await enqueue(scripts, keys, capped, price=14, now=T0 + i)
+    other = await make_user(redis, scripts, keys, wallets={"mj_quota": 100})
+    relax = await enqueue(scripts, keys, other, price=14, lane="relax", now=T0 + 5)
+    await d.dispatch(now_ms=T0 + 10)
+    summary = await pending_summary(scripts, keys, now_ms=T0 + 2_010)
+    assert summary.by_reason[WaitReason.USER_CAP_REACHED] == 2
+    assert summary.by_reason[WaitReason.NO_ACCOUNT] == 1  # the relax task: no account serves relax
+    assert summary.by_reason[WaitReason.QUEUED] == 0
+    assert summary.oldest_age_s == {"turbo": 0.0, "fast": 2.009, "relax": 2.005}
+    assert await wait_reason(redis, keys, relax) == WaitReason.NO_ACCOUNT
+    pool = await registry.pool_status()
+    assert pool["by_state"] == {"active": 1, "disabled": 1}
+    assert pool["not_active"] == {"disabled": [{"account_id": broken, "owner": "shared",
+                                                "reason": "credentials_rejected", "cooldown_until": None}]}
+    assert pool["pending_by_reason"]["user_cap_reached"] == 2 and acc
