@@ -126,7 +126,8 @@ class TaskRunner:
             task_type=task.task_type,
             mode=task.lane,
             input=task.input,
-            idempotency_key=task.task_id,
+            # the same key while an attempt may resume its job; a new one after each failed job
+            idempotency_key=task.task_id if not task.retries else f"{task.task_id}:retry{task.retries}",
         )
         upstream_id = await run.provider.submit(run.access, request)
         run.task.upstream_id = upstream_id

@@ -210,3 +210,44 @@ async def test_pending_summary_and_pool_view(redis, scripts, keys, settings, reg
     assert pool["not_active"] == {"disabled": [{"account_id": broken, "owner": "shared",
                                                 "reason": "credentials_rejected", "cooldown_until": None}]}
     assert pool["pending_by_reason"]["user_cap_reached"] == 2 and acc
+
+
+class FailsFirstJob:
+    """An idempotent upstream: the same key gives the same job; the first job fails transiently."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    async def submit(self, access, request) -> str:
+        self.keys.append(request.idempotency_key)
+        return f"job-{request.idempotency_key}"
+
+    async def poll(self, access, upstream_id):
+        from taskgate.providers.base import ProviderError, UpstreamState, UpstreamStatus
+
+        if upstream_id == f"job-{self.keys[0]}":
+            return UpstreamStatus(UpstreamState.FAILED, error=ProviderError(ErrorKind.TRANSIENT, "boom"))
+        return UpstreamStatus(UpstreamState.COMPLETED, progress=100, output={"image_url": "u"})
+
+    async def cancel(self, access, upstream_id) -> bool:
+        return False
+
+    async def probe(self, access) -> None:
+        return None
+
+
+async def test_going_back_to_the_failed_account_submits_a_new_job(redis, scripts, keys, settings, health):
+    """An upstream that dedupes by idempotency key must not hand the retry its failed job back."""
+    from tests.pool.test_worker_health import runner_for
+
+    user = await make_user(redis, scripts, keys, wallets={"mj_quota": 100})
+    await make_account(scripts, keys, capacity=1)
+    task_id = await enqueue(scripts, keys, user, price=14)
+    upstream = FailsFirstJob()
+    runner = runner_for(redis, settings, health, upstream)
+    d = Dispatcher(redis, scripts, keys, settings)
+    await d.dispatch()
+    assert await runner.run(task_id, 1) == "pending"
+    [again] = await d.dispatch()
+    assert await runner.run(task_id, again.attempt) == "completed"
+    assert upstream.keys == [task_id, f"{task_id}:retry1"]
