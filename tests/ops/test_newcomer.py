@@ -211,3 +211,16 @@ def run_readme_admin_examples(me: Newcomer) -> tuple[str, dict[str, str]]:
             assert set(out) == {"account_id"}
             account = out
     return key, account
+
+
+def test_compose_sends_sim_accounts_to_the_sim_service() -> None:
+    """Inside compose the simulator's host is its service name: every role gets TASKGATE_SIM_BASE_URL
+    pointing there (plain text: no YAML parser is a dependency)."""
+    text = (README.parent / "deploy" / "docker-compose.yml").read_text()
+    shared_env = text.split("x-taskgate-env: &taskgate-env", 1)[1].split("\n\n", 1)[0]
+    url = re.search(r"TASKGATE_SIM_BASE_URL: (http://([a-z-]+):(\d+))", shared_env)
+    assert url, shared_env
+    services = text.split("\nservices:\n", 1)[1]
+    sim = services.split(f"\n  {url[2]}:\n", 1)
+    assert len(sim) == 2, f"no compose service named {url[2]}"
+    assert f'TASKGATE_SIM_PORT: "{url[3]}"' in sim[1].split("\n  volumes:", 1)[0].split("\n\n", 1)[0]
