@@ -46,7 +46,7 @@ class TaskRecord:
     settled: bool = False
     cancel_requested: bool = False
     flow: str = ""
-    retries: int = 0  # upstream failures retried so far (a lost lease is not one: it resumes)
+    job_key: str = ""  # the upstream idempotency key of this attempt ("" = the task id)
     wait_reason: str = ""  # S10: why a pending task waits (set aside: its own; else its flow's)
     logs: list[Any] = field(default_factory=list)
 
@@ -78,7 +78,7 @@ class TaskRecord:
             settled=raw.get("settled") == "1",
             cancel_requested=raw.get("cancel") == "1",
             flow=raw.get("flow", ""),
-            retries=_int(raw, "retries"),
+            job_key=raw.get("job_key", ""),
             wait_reason=raw.get("wait", "") if raw.get("aside") == "1" else "",
         )
 

@@ -126,8 +126,7 @@ class TaskRunner:
             task_type=task.task_type,
             mode=task.lane,
             input=task.input,
-            # the same key while an attempt may resume its job; a new one after each failed job
-            idempotency_key=task.task_id if not task.retries else f"{task.task_id}:retry{task.retries}",
+            idempotency_key=task.job_key or task.task_id,  # set by dispatch (see dispatch_tasks.lua)
         )
         upstream_id = await run.provider.submit(run.access, request)
         run.task.upstream_id = upstream_id

@@ -34,7 +34,7 @@ local CREDIT_FULL = 1000
 
 local TASK_FIELDS = {'id', 'user', 'pool', 'lane', 'model_group', 'bot_id', 'attempt', 'flow', 'status',
   'started_ms', 'resume_account', 'ppu_price', 'ppu_unit', 'ppu_relax', 'frozen', 'unit', 'settled',
-  'webhook_endpoint', 'created_ms', 'dispatched_ms'}
+  'webhook_endpoint', 'created_ms', 'dispatched_ms', 'retries'}
 
 local function task_hash(tkey)
   local values = redis.call('HMGET', tkey, unpack(TASK_FIELDS))
@@ -93,8 +93,15 @@ local function book(task_id, tkey, t, id, acc)
   hold_slots(base, task_id, t, id, now + lease_ms)
   if t.lane == 'relax' then redis.call('ZREM', base .. ':relax_waiting', task_id) end
   local started = num(t.started_ms, 0) > 0 and t.started_ms or now
+  -- the upstream idempotency key: the task id, but a new one when the task goes back to an account
+  -- whose job for it failed (else the upstream would return that failed job); a resumed attempt
+  -- keeps its key (retries only grows when a job fails)
+  local job_key = task_id
+  if num(t.retries, 0) > 0 and redis.call('SISMEMBER', base .. ':task_failed:' .. task_id, id) == 1 then
+    job_key = task_id .. ':retry' .. t.retries
+  end
   redis.call('HSET', tkey, 'status', 'processing', 'attempt', attempt, 'account', id,
-    'lease_deadline', now + lease_ms, 'dispatched_ms', now, 'started_ms', started)
+    'lease_deadline', now + lease_ms, 'dispatched_ms', now, 'started_ms', started, 'job_key', job_key)
   if num(acc.daily_cap, 0) > 0 then
     local daily = base .. ':account_daily:' .. id .. ':' .. utc_day(now)
     redis.call('INCR', daily)
