@@ -188,9 +188,11 @@ async def drain(w: World) -> int:
     while True:
         await settle(w)
         states = [await w.hash(w.keys.task(t)) for t in w.tasks]
-        for t in states:
-            if t["status"] == "processing":
-                await finish(w, t["id"], "completed")
+        running = [t for t in states if t["status"] == "processing"]
+        for t in running:  # a backlog drains at once: the bound is about waiting, not queue length
+            await finish(w, t["id"], "completed")
+        if running:
+            continue
         if all(t["status"] in ("completed", "failed") for t in states):
             return w.now - stop
         assert w.now - stop <= MAX_WAIT + COOLDOWN_MAX + 4 * STEP, "a task never ended"
@@ -227,14 +229,14 @@ async def scenario(redis_url: str, modes: list[str], caps: list[int], ops: list[
         await redis.aclose()
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(
     modes=st.lists(st.sampled_from(["relax", "fast", "relax,fast", "fast,turbo", "relax,fast,turbo",
                                     "relax,fast,turbo"]),
                    min_size=4, max_size=4),
     caps=st.lists(st.integers(1, 3), min_size=3, max_size=3),
-    ops=st.lists(OPS, min_size=10, max_size=60),
+    ops=st.lists(OPS, min_size=20, max_size=80),
 )
 @example(  # issue 9 case 2: x fails on a while b and c are busy; y, behind x in its flow, takes a at once
     modes=["relax,fast,turbo"] * 4, caps=[3, 3, 3],
