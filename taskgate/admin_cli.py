@@ -80,9 +80,19 @@ def _register_accounts(accounts: Any) -> None:
     p.add_argument("--weight", type=int, default=1)
     p.add_argument("--daily-cap", type=int, default=0)
     p.add_argument("--backup", action="store_true")
-    p.add_argument("--base-url", default=None)
-    p.add_argument("--api-key", default="")
+    p.add_argument("--base-url", default=None, help="default for sim: the simulator (TASKGATE_SIM_BASE_URL)")
+    p.add_argument("--api-key", default="", help="default for sim: its own key, which the simulator accepts")
     _leaf(p, _accounts_add)
+    p = accounts.add_parser("update", help="change an account; a new --api-key lifts credentials_rejected")
+    p.add_argument("account_id")
+    p.add_argument("--api-key", default=None)
+    p.add_argument("--base-url", default=None)
+    p.add_argument("--capacity", type=int, default=None)
+    p.add_argument("--models", type=_csv, default=None)
+    p.add_argument("--modes", type=_csv, default=None)
+    p.add_argument("--priority", type=int, default=None)
+    p.add_argument("--weight", type=int, default=None)
+    _leaf(p, _accounts_update)
     p = accounts.add_parser("list")
     p.add_argument("--owner", default=None)
     _leaf(p, lambda s, a: s.accounts.list(a.owner))
@@ -134,13 +144,21 @@ async def _accounts_add(s: Any, a: argparse.Namespace) -> dict[str, str]:
     fields: dict[str, Any] = {
         "owner": a.owner, "provider": a.provider, "capacity": a.capacity, "priority": a.priority,
         "weight": a.weight, "daily_cap": a.daily_cap, "backup": a.backup, "api_key": SecretStr(a.api_key),
-        "base_url": a.base_url or f"http://{s.settings.sim_host}:{s.settings.sim_port}",
+        "base_url": a.base_url or "",
     }
     if a.models:
         fields["models"] = a.models
     if a.modes:
         fields["modes"] = a.modes
     return {"account_id": await s.accounts.add(AccountSpec(**fields))}
+
+
+async def _accounts_update(s: Any, a: argparse.Namespace) -> dict[str, Any]:
+    names = ("base_url", "capacity", "models", "modes", "priority", "weight")
+    changes = {name: getattr(a, name) for name in names}
+    if a.api_key is not None:
+        changes["api_key"] = SecretStr(a.api_key)
+    return dict(await s.accounts.update(a.account_id, **changes))
 
 
 def _account_verb(verb: str) -> Action:

@@ -62,6 +62,17 @@ class AccountState(StrEnum):
     BANNED = "banned"
 
 
+class WaitReason(StrEnum):
+    """Why a pending task waits (S10); shown as the task's ``detail`` while it waits."""
+
+    QUEUED = "queued"  # its flow is ready: the next dispatch round looks at it
+    WAITING_FOR_CAPACITY = "waiting_for_capacity"  # an account it may use is busy
+    USER_CAP_REACHED = "user_cap_reached"  # the user's plan concurrency is in use (S1)
+    NO_ACCOUNT = "no_account_serves_model_mode"  # fails after TASKGATE_PENDING_MAX_WAIT_MS
+    COOLING_DOWN = "all_accounts_cooling_down"  # it runs when a cooldown ends
+    ONLY_EXCLUDED = "only_excluded_accounts_left"  # only accounts it failed on: back to one when usable
+
+
 class Outcome(StrEnum):
     """How an upstream run ended, as the worker reports it to ``finish_task``."""
 

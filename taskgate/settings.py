@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     sweep_interval_s: float = 1.0  # the slow safety sweep (expired leases, parked flows)
     max_attempts: int = 3  # dispatch attempts before a task fails for good
     byoa_max_wait_ms: int = 600_000  # S6: a BYOA task without failover waits this long at most
+    # S10: a task no account can serve (now or after a running cooldown) fails after this long
+    pending_max_wait_ms: int = Field(900_000, ge=1000)
 
     # --- account health (S9)
     health_window_ms: int = 60_000  # rolling window of transient failures
@@ -110,4 +112,13 @@ class Settings(BaseSettings):
     sim_incorrect_rate: float = 0.0
     sim_captcha_rate: float = 0.0
     sim_ban_rate: float = 0.0
+    sim_base_url: str = ""  # where workers reach the simulator; "" = http://sim_host:sim_port
     sim_seed: int | None = None  # a fixed seed makes the simulator's random outcomes repeatable
+
+    @property
+    def sim_url(self) -> str:
+        """The simulator that sim accounts without a base URL of their own are sent to."""
+        if self.sim_base_url:
+            return self.sim_base_url.rstrip("/")
+        host = "127.0.0.1" if self.sim_host in ("0.0.0.0", "::", "") else self.sim_host
+        return f"http://{host}:{self.sim_port}"

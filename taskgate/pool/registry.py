@@ -8,13 +8,14 @@ import uuid
 from typing import Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from redis.asyncio import Redis
 
 from taskgate.errors import InvalidInput, NotFound
 from taskgate.logging import remember_secret
 from taskgate.models import AccountState, Lane
 from taskgate.providers.base import AccountAccess
+from taskgate.scheduler.waiting import pending_summary
 from taskgate.settings import Settings
 from taskgate.store.keys import SHARED_OWNER, Keys
 from taskgate.store.scripts import Scripts
@@ -34,7 +35,7 @@ class AccountSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     owner: str = SHARED_OWNER
     provider: str = Field("sim", pattern=r"^(sim|goapi)$")
-    base_url: str = "http://127.0.0.1:8010"
+    base_url: str = ""  # sim only: "" = the deployment's simulator (Settings.sim_url, read by workers)
     api_key: SecretStr = SecretStr("")
     models: list[str] = Field(default_factory=lambda: list(DEFAULT_MODELS))
     modes: list[Lane] = Field(default_factory=lambda: [Lane.RELAX, Lane.FAST, Lane.TURBO])
@@ -59,9 +60,15 @@ class AccountSpec(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
+        if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _goapi_needs_url(self) -> AccountSpec:
+        if self.provider != "sim" and not self.base_url:
+            raise ValueError(f"base_url is required for provider {self.provider}")
+        return self
 
     def fields(self) -> dict[str, str]:
         out = {
@@ -74,6 +81,12 @@ class AccountSpec(BaseModel):
         return out
 
 
+def sim_default_key(account_id: str) -> str:
+    """The key a sim account added without one gets: one key per account, so the simulator's
+    per-key behaviour (bans, captchas, rate limits) stays per account."""
+    return f"sim-{account_id}"
+
+
 class AccountRegistry:
     def __init__(self, redis: Redis, scripts: Scripts, keys: Keys, settings: Settings) -> None:
         self.redis, self.scripts, self.keys, self.settings = redis, scripts, keys, settings
@@ -82,7 +95,10 @@ class AccountRegistry:
         if spec.owner != SHARED_OWNER and not await self.redis.exists(self.keys.user(spec.owner)):
             raise InvalidInput("owner", f"no user {spec.owner!r}; use 'shared' or a user id")
         account_id = uuid.uuid4().hex[:16]
-        await self._put(account_id, spec.fields(), spec.api_key.get_secret_value())
+        secret = spec.api_key.get_secret_value()
+        if not secret and spec.provider == "sim":  # the simulator accepts any non-empty key
+            secret = sim_default_key(account_id)
+        await self._put(account_id, spec.fields(), secret)
         log.info("account_added", account_id=account_id, owner=spec.owner, provider=spec.provider,
                  capacity=spec.capacity)
         return account_id
@@ -136,7 +152,8 @@ class AccountRegistry:
         secret = await self.redis.get(self.keys.account_secret(account_id))
         remember_secret(secret.decode() if secret else "")  # scrubbed by value from this job's logs
         return AccountAccess(
-            account_id=account_id, provider=raw["provider"], base_url=raw["base_url"],
+            account_id=account_id, provider=raw["provider"],
+            base_url=raw["base_url"] or self.settings.sim_url,
             api_key=SecretStr(secret.decode() if secret else ""),
         )
 
@@ -168,15 +185,23 @@ class AccountRegistry:
         log.info("account_removed", account_id=account_id)
 
     async def pool_status(self) -> dict[str, Any]:
+        """Accounts per state (with each non-active account and its reason) and what waits (S10)."""
         accounts = await self.list()
         by_state: dict[str, int] = {}
+        states: dict[str, builtins.list[dict[str, Any]]] = {}
         for acc in accounts:
             by_state[acc["state"]] = by_state.get(acc["state"], 0) + 1
+            if acc["state"] != AccountState.ACTIVE:
+                states.setdefault(acc["state"], []).append(
+                    {"account_id": acc["id"], "owner": acc["owner"], "reason": acc["state_reason"],
+                     "cooldown_until": acc["cooldown_until"] or None})
         return {
             "accounts": len(accounts),
             "by_state": by_state,
+            "not_active": states,
             "capacity": sum(a["capacity"] for a in accounts),
             "running": sum(a["running"] for a in accounts),
+            **(await pending_summary(self.scripts, self.keys)).as_dict(),
         }
 
     async def events(self, owner: str, count: int = 100) -> builtins.list[dict[str, str]]:

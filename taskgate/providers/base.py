@@ -27,7 +27,8 @@ REDACTED = "***"
 class ErrorKind(StrEnum):
     INCORRECT = "incorrect"  # the task itself was rejected (banned prompt, invalid parameters): B6
     CAPTCHA = "captcha"
-    BANNED = "banned"
+    BANNED = "banned"  # the upstream says the account is banned or suspended
+    CREDENTIALS = "credentials_rejected"  # 401/403: the key is wrong or revoked (an operator fixes it)
     QUOTA = "quota"  # the account's credits/quota are exhausted
     FAST_HOURS = "fast_hours"  # fast/turbo time exhausted; relax still works
     RATE_LIMITED = "rate_limited"
@@ -35,7 +36,8 @@ class ErrorKind(StrEnum):
 
 
 ACCOUNT_PROBLEMS = frozenset(
-    {ErrorKind.CAPTCHA, ErrorKind.BANNED, ErrorKind.QUOTA, ErrorKind.FAST_HOURS, ErrorKind.RATE_LIMITED}
+    {ErrorKind.CAPTCHA, ErrorKind.BANNED, ErrorKind.CREDENTIALS, ErrorKind.QUOTA, ErrorKind.FAST_HOURS,
+     ErrorKind.RATE_LIMITED}
 )
 
 
@@ -112,13 +114,14 @@ MESSAGE_HINTS: tuple[tuple[str, ErrorKind], ...] = (
     ("banned word", ErrorKind.INCORRECT),
     ("banned keyword", ErrorKind.INCORRECT),
     ("banned image", ErrorKind.INCORRECT),
-    ("invalid api key", ErrorKind.BANNED),
-    ("invalid key", ErrorKind.BANNED),
-    ("unauthorized", ErrorKind.BANNED),
+    ("invalid api key", ErrorKind.CREDENTIALS),
+    ("invalid key", ErrorKind.CREDENTIALS),
+    ("x-api-key", ErrorKind.CREDENTIALS),
+    ("unauthorized", ErrorKind.CREDENTIALS),
     ("captcha", ErrorKind.CAPTCHA),
     ("banned", ErrorKind.BANNED),
     ("suspended", ErrorKind.BANNED),
-    ("revoked", ErrorKind.BANNED),
+    ("revoked", ErrorKind.CREDENTIALS),
     ("fast hour", ErrorKind.FAST_HOURS),
     ("fast_hour", ErrorKind.FAST_HOURS),
     ("insufficient", ErrorKind.QUOTA),
@@ -150,10 +153,10 @@ def kind_from_http(status: int, message: str = "") -> ErrorKind:
         return ErrorKind.TRANSIENT
     if status == 402:
         return hinted if hinted in (ErrorKind.FAST_HOURS, ErrorKind.QUOTA) else ErrorKind.QUOTA
-    if status == 401:  # the key is revoked or wrong
-        return hinted if hinted in ACCOUNT_PROBLEMS else ErrorKind.BANNED
+    if status == 401:  # the key is wrong or revoked (S10), unless the upstream names a ban etc.
+        return hinted if hinted in ACCOUNT_PROBLEMS else ErrorKind.CREDENTIALS
     if status == 403:
-        return hinted or ErrorKind.BANNED
+        return hinted or ErrorKind.CREDENTIALS
     if status in (400, 422):
         return hinted if hinted in ACCOUNT_PROBLEMS else ErrorKind.INCORRECT
     return hinted or ErrorKind.TRANSIENT

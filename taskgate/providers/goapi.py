@@ -12,7 +12,7 @@ Wire format (DESIGN.md §4): header ``x-api-key``; every answer is the envelope
 - cancel: ``POST {base}/api/v1/task/{id}/cancel``.
 - probe: ``GET {base}/api/v1/account``.
 
-HTTP errors: 402 -> quota, 429 -> rate limited (``Retry-After`` honoured), 401 -> banned (key revoked),
+HTTP errors: 402 -> quota, 429 -> rate limited (``Retry-After`` honoured), 401/403 -> credentials rejected,
 400 -> incorrect, 5xx -> transient; the upstream's message refines 403 and failed tasks
 (captcha, banned, fast hours, banned prompt, ...)."""
 

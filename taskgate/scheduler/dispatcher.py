@@ -36,7 +36,7 @@ class Dispatcher:
             args=[
                 self.keys.base, now_ms or "", max_n or s.dispatch_batch, s.lease_ms,
                 round(s.relax_share * 1000), s.relax_max_wait_ms, ARQ_JOB_KEY_PREFIX,
-                s.job_timeout_s * 1000 + JOB_TTL_EXTRA_MS,
+                s.job_timeout_s * 1000 + JOB_TTL_EXTRA_MS, s.pending_max_wait_ms,
             ],
         )
         flat = result[2:]

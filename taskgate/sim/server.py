@@ -17,13 +17,15 @@ Wire format (JSON bodies; every job route needs header ``x-api-key: <account key
     account's behaviour dictates (the adapter's ``probe``).
 
 Refusals are ``{"error": {"kind", "message"}}`` with ``kind`` one of ``providers.base.ErrorKind`` (or
-``not_found``): ``401`` no api key; ``400 incorrect`` bad body; ``403 banned|captcha|fast_hours``;
+``not_found``): ``401 credentials_rejected`` no api key (any non-empty key is accepted unless set to
+``key_rejected``); ``400 incorrect`` bad body; ``403 banned|captcha|fast_hours``;
 ``429 rate_limited`` with ``Retry-After`` (whole seconds, rounded up; ``retry_after_s`` in the body is
 exact); ``404 not_found`` unknown job (or another key's job).
 
 Operator and test controls (no auth; bind the sim to loopback):
 
-``POST /sim/accounts/{api_key}`` body ``{"captcha": bool, "banned": bool, "rate_limit_s": float,
+``POST /sim/accounts/{api_key}`` body ``{"captcha": bool, "banned": bool, "key_rejected": bool,
+    "rate_limit_s": float,
     "fast_hours_left": float | null}`` (any subset) -> the account's behaviour. ``rate_limit_s`` > 0
     refuses every submit for that many seconds from now; ``fast_hours_left`` <= 0 refuses fast/turbo
     submits (relax still works); fast/turbo jobs use up ``duration / 3600`` hours.
@@ -103,7 +105,7 @@ def refusal_response(refused: SimRefused) -> web.Response:
 def _api_key(request: web.Request) -> str:
     key = request.headers.get("x-api-key", "").strip()
     if not key:
-        raise SimRefused(401, ErrorKind.BANNED, "missing x-api-key")
+        raise SimRefused(401, ErrorKind.CREDENTIALS, "missing x-api-key")
     return key
 
 

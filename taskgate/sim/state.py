@@ -86,11 +86,12 @@ class SimJob:
 class AccountBehaviour:
     captcha: bool = False
     banned: bool = False
+    key_rejected: bool = False  # the upstream no longer accepts this api key (401)
     rate_limited_until: float = 0.0
     fast_hours_left: float | None = None  # None: unlimited
 
     def view(self, now: float) -> dict[str, Any]:
-        return {"captcha": self.captcha, "banned": self.banned,
+        return {"captcha": self.captcha, "banned": self.banned, "key_rejected": self.key_rejected,
                 "rate_limit_s": round(max(self.rate_limited_until - now, 0.0), 3),
                 "fast_hours_left": self.fast_hours_left}
 
@@ -138,6 +139,8 @@ class SimState:
             acct.captcha = patch["captcha"]
         if isinstance(patch.get("banned"), bool):
             acct.banned = patch["banned"]
+        if isinstance(patch.get("key_rejected"), bool):
+            acct.key_rejected = patch["key_rejected"]
         rate = _number(patch.get("rate_limit_s"))
         if rate is not None:
             acct.rate_limited_until = now + rate if rate > 0 else 0.0
@@ -148,6 +151,8 @@ class SimState:
     def check_account(self, api_key: str, mode: str | None = None) -> None:
         """Raise ``SimRefused`` when this account may not take work now (``mode`` None: probe)."""
         acct, now = self.account(api_key), self.clock()
+        if acct.key_rejected:
+            raise SimRefused(401, ErrorKind.CREDENTIALS, "invalid api key (simulated)")
         if acct.banned:
             raise SimRefused(403, ErrorKind.BANNED, "this account has been banned (simulated)")
         if acct.captcha:

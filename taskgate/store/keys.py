@@ -102,6 +102,22 @@ class Keys:
         """Flows parked because no account of a tier serving model/mode has a free slot."""
         return f"{self.base}:parked_cap:{tier}:{model}:{mode}"
 
+    def flow_wait(self) -> str:
+        """Hash flow -> why a parked flow's tasks wait (S10 wait reason)."""
+        return f"{self.base}:flow_wait"
+
+    def parked_task(self, tier: str, model: str, mode: str) -> str:
+        """Tasks set aside (their own exclusions stop them), woken like parked_cap (S10)."""
+        return f"{self.base}:parked_task:{tier}:{model}:{mode}"
+
+    def tasks_aside(self) -> str:
+        """Every task set aside out of its flow (for wait-reason counts)."""
+        return f"{self.base}:tasks_aside"
+
+    def pending_deadlines(self) -> str:
+        """Zset task id -> when a task no account can serve fails (TASKGATE_PENDING_MAX_WAIT_MS)."""
+        return f"{self.base}:pending_deadlines"
+
     def flow_meta(self) -> str:
         """Hash flow -> where the flow is: r (ready), u (parked on its user), c (parked on capacity)."""
         return f"{self.base}:flow_meta"

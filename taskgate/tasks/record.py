@@ -45,6 +45,9 @@ class TaskRecord:
     consume: int = 0
     settled: bool = False
     cancel_requested: bool = False
+    flow: str = ""
+    job_key: str = ""  # the upstream idempotency key of this attempt ("" = the task id)
+    wait_reason: str = ""  # S10: why a pending task waits (set aside: its own; else its flow's)
     logs: list[Any] = field(default_factory=list)
 
     @classmethod
@@ -74,6 +77,9 @@ class TaskRecord:
             consume=_int(raw, "consume"),
             settled=raw.get("settled") == "1",
             cancel_requested=raw.get("cancel") == "1",
+            flow=raw.get("flow", ""),
+            job_key=raw.get("job_key", ""),
+            wait_reason=raw.get("wait", "") if raw.get("aside") == "1" else "",
         )
 
     def to_api(self, *, staged: bool = False, show_progress: bool = True) -> dict[str, Any]:
@@ -84,6 +90,7 @@ class TaskRecord:
             progress = 100 if self.status == TaskStatus.COMPLETED else self.progress
             output = {**(output or {}), "progress": progress}
         error = self.error or {}
+        waiting = self.wait_reason if self.status == TaskStatus.PENDING else None
         return {
             "task_id": self.task_id,
             "model": self.model,
@@ -100,8 +107,9 @@ class TaskRecord:
                 "is_using_private_pool": self.pool == Pool.BYOA,
                 "account_id": self.account_id or None,
                 "attempt": self.attempt,
+                "wait_reason": waiting or None,
             },
-            "detail": None,
+            "detail": waiting or None,  # GoAPI clients ignore it; while pending: the wait reason
             "logs": self.logs,
             "error": {
                 "code": int(error.get("code", 0)),

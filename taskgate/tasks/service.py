@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from taskgate.catalogue import Catalogue, TaskSpec
 from taskgate.errors import InvalidInput, NotFound
-from taskgate.models import CreateTaskRequest, Lane, Outcome, Pool, ServiceMode, TaskStatus
+from taskgate.models import CreateTaskRequest, Lane, Outcome, Pool, ServiceMode, TaskStatus, WaitReason
 from taskgate.settings import Settings
 from taskgate.store.keys import Keys, flow_id
 from taskgate.store.scripts import Scripts
@@ -283,6 +283,9 @@ class TaskService:
         staged = False
         if record.status == TaskStatus.PENDING and record.pool == Pool.PPU:
             staged = int(await self.redis.zcard(self.keys.user_leases(record.user_id))) >= plan.concurrency
+        if record.status == TaskStatus.PENDING and not record.wait_reason:
+            raw = await self.redis.hget(self.keys.flow_wait(), record.flow)
+            record.wait_reason = raw.decode() if raw else WaitReason.QUEUED
         return record.to_api(staged=staged, show_progress="task_progress" in plan.features)
 
     async def _now_ms(self) -> int:

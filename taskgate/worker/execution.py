@@ -126,7 +126,7 @@ class TaskRunner:
             task_type=task.task_type,
             mode=task.lane,
             input=task.input,
-            idempotency_key=task.task_id,
+            idempotency_key=task.job_key or task.task_id,  # set by dispatch (see dispatch_tasks.lua)
         )
         upstream_id = await run.provider.submit(run.access, request)
         run.task.upstream_id = upstream_id

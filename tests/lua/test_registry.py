@@ -69,6 +69,10 @@ def test_lua_built_keys_match_keys_module():
         f"{b}:parked_cap:shared:midjourney:fast": keys.parked_cap("shared", "midjourney", "fast"),
         f"{b}:parked_user:u1": keys.parked_user("u1"),
         f"{b}:flow_meta": keys.flow_meta(),
+        f"{b}:flow_wait": keys.flow_wait(),
+        f"{b}:parked_task:shared:midjourney:fast": keys.parked_task("shared", "midjourney", "fast"),
+        f"{b}:tasks_aside": keys.tasks_aside(),
+        f"{b}:pending_deadlines": keys.pending_deadlines(),
         f"{b}:relax_waiting": keys.relax_waiting(),
         f"{b}:sched": keys.sched(),
         f"{b}:sched_wake": keys.sched_wake(),
@@ -86,7 +90,8 @@ def test_lua_built_keys_match_keys_module():
     # and each of those Lua forms really occurs in some Lua source
     sources = "\n".join(p.read_text() for p in PACKAGE.glob("*/lua/**/*.lua"))
     for entity in ("flow", "ready", "task", "user", "user_leases", "account_leases", "account_mode_leases",
-                   "avail", "parked_cap", "parked_user", "flow_meta", "relax_waiting", "wallet", "ledger",
+                   "avail", "parked_cap", "parked_user", "flow_meta", "flow_wait", "parked_task",
+                   "tasks_aside", "pending_deadlines", "relax_waiting", "wallet", "ledger",
                    "daily", "task_failed", "account_events", "sched_wake"):
         assert f"':{entity}" in sources or f"':{entity}:" in sources, entity
 

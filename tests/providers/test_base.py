@@ -52,12 +52,13 @@ def test_parse_retry_after(value: str | None, expected: float | None) -> None:
         (503, "", ErrorKind.TRANSIENT),
         (402, "", ErrorKind.QUOTA),
         (402, "fast hours used up", ErrorKind.FAST_HOURS),
-        (401, "", ErrorKind.BANNED),
-        (401, "Invalid API key", ErrorKind.BANNED),
-        (401, "key revoked", ErrorKind.BANNED),
+        (401, "", ErrorKind.CREDENTIALS),  # S10: a rejected key is not a ban
+        (401, "Invalid API key", ErrorKind.CREDENTIALS),
+        (401, "key revoked", ErrorKind.CREDENTIALS),
+        (401, "account suspended", ErrorKind.BANNED),  # what the upstream calls a ban stays one
         (403, "account banned", ErrorKind.BANNED),
         (403, "please solve the captcha", ErrorKind.CAPTCHA),
-        (403, "", ErrorKind.BANNED),
+        (403, "", ErrorKind.CREDENTIALS),
         (403, "Banned Prompt: nsfw", ErrorKind.INCORRECT),
         (400, "", ErrorKind.INCORRECT),
         (400, "invalid aspect ratio", ErrorKind.INCORRECT),
@@ -79,7 +80,7 @@ def test_kind_from_message() -> None:
 
 def test_account_problems() -> None:
     assert ErrorKind.INCORRECT not in ACCOUNT_PROBLEMS and ErrorKind.TRANSIENT not in ACCOUNT_PROBLEMS
-    assert {ErrorKind.CAPTCHA, ErrorKind.BANNED, ErrorKind.QUOTA, ErrorKind.FAST_HOURS,
+    assert {ErrorKind.CAPTCHA, ErrorKind.BANNED, ErrorKind.CREDENTIALS, ErrorKind.QUOTA, ErrorKind.FAST_HOURS,
             ErrorKind.RATE_LIMITED} == ACCOUNT_PROBLEMS
 
 

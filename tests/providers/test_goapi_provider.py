@@ -107,7 +107,7 @@ async def test_failed_tasks_are_classified(goapi: FakeGoapi, provider: GoapiProv
         (429, envelope(code=429, message="slow down"), {"Retry-After": "7"}, ErrorKind.RATE_LIMITED, 7.0),
         (429, envelope(code=429), {"Retry-After": "Thu, 01 Jan 1970 00:00:10 GMT"}, ErrorKind.RATE_LIMITED,
          0.0),
-        (401, envelope(code=401, message="Invalid API key"), {}, ErrorKind.BANNED, None),
+        (401, envelope(code=401, message="Invalid API key"), {}, ErrorKind.CREDENTIALS, None),
         (403, envelope(code=403, message="please complete the captcha"), {}, ErrorKind.CAPTCHA, None),
         (403, envelope(code=403, message="account banned"), {}, ErrorKind.BANNED, None),
         (400, envelope(code=400, message="invalid request: no prompt"), {}, ErrorKind.INCORRECT, None),
@@ -141,7 +141,7 @@ async def test_poll_errors_are_classified(goapi: FakeGoapi, provider: GoapiProvi
     goapi.on("GET", f"{TASK}/up-1", 401, envelope(code=401, message="key revoked"))
     with pytest.raises(ProviderError) as caught:
         await provider.poll(access_for(goapi.base_url, "goapi"), "up-1")
-    assert caught.value.kind == ErrorKind.BANNED
+    assert caught.value.kind == ErrorKind.CREDENTIALS
     goapi.on("GET", f"{TASK}/up-2", 200, envelope(task("up-2", "exploded")))
     with pytest.raises(ProviderError) as unknown:
         await provider.poll(access_for(goapi.base_url, "goapi"), "up-2")
@@ -168,7 +168,7 @@ async def test_probe(goapi: FakeGoapi, provider: GoapiProvider) -> None:
     await provider.probe(access)
     with pytest.raises(ProviderError) as caught:
         await provider.probe(access)
-    assert caught.value.kind == ErrorKind.BANNED and "***" in str(caught.value)
+    assert caught.value.kind == ErrorKind.CREDENTIALS and "***" in str(caught.value)
     _assert_no_secret(caught.value)
     assert goapi.requests[0][2]["x-api-key"] == SECRET
 

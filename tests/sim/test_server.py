@@ -234,15 +234,15 @@ async def test_bad_bodies_are_incorrect(sim: Sim, body: Any) -> None:
 
 async def test_missing_api_key_is_refused(sim: Sim) -> None:
     status, err = await sim.post("/v1/jobs", {"model": "m"})
-    assert status == 401 and err["error"]["kind"] == "banned"
+    assert status == 401 and err["error"]["kind"] == "credentials_rejected"
     status, _ = await sim.get("/v1/health")
     assert status == 401
 
 
 async def test_account_controls_ignore_bad_values(sim: Sim) -> None:
     status, view = await sim.post(f"/sim/accounts/{KEY}", {"captcha": "yes", "rate_limit_s": "x", "other": 1})
-    assert status == 200 and view == {"captcha": False, "banned": False, "rate_limit_s": 0.0,
-                                      "fast_hours_left": None}
+    assert status == 200 and view == {"captcha": False, "banned": False, "key_rejected": False,
+                                      "rate_limit_s": 0.0, "fast_hours_left": None}
     status, _ = await sim.post(f"/sim/accounts/{KEY}", [1])
     assert status == 400
     assert await sim.get(f"/sim/accounts/{KEY}") == (200, view)

@@ -6,13 +6,15 @@
 -- ARGV[2] now          clock override in ms ("" = Redis TIME)
 -- ARGV[3] account_id
 -- ARGV[4] fields       JSON object of string fields (owner, provider, models, modes, capacity, ...)
--- ARGV[5] secret       credentials ("" keeps the stored ones)
+-- ARGV[5] secret       credentials ("" keeps the stored ones); new credentials lift a
+--                      'credentials_rejected' disable (S10) and notify the owner
 -- Returns: {0, account_id, created (1) | updated (0)}
 -- Errors: none
 
 --- @include "store/lua/lib/common.lua"
 --- @include "scheduler/lua/lib/flows.lua"
 --- @include "pool/lua/lib/avail.lua"
+--- @include "pool/lua/lib/state.lua"
 
 local account_key, accounts, secret_key = KEYS[1], KEYS[2], KEYS[3]
 local base, id = ARGV[1], ARGV[3]
@@ -30,6 +32,11 @@ for name, value in pairs(cjson.decode(ARGV[4])) do redis.call('HSET', account_ke
 if ARGV[5] ~= '' then redis.call('SET', secret_key, ARGV[5]) end
 redis.call('SADD', accounts, id)
 redis.call('SADD', base .. ':owner_accounts:' .. redis.call('HGET', account_key, 'owner'), id)
-avail_refresh(base, id, now)
+local acc = hash_map(account_key)
+if ARGV[5] ~= '' and acc.state == 'disabled' and acc.state_reason == 'credentials_rejected' then
+  account_set_state(base, id, acc, 'active', 0, 'operator', 'credentials updated', now)
+else
+  avail_refresh(base, id, now, acc)
+end
 wake_scheduler(base)
 return {0, id, created}

@@ -5,6 +5,8 @@
 -- ARGV[2] now          clock override in ms ("" = Redis TIME)
 -- ARGV[3] account_id
 -- ARGV[4] kind         transient | rate_limited | captcha | banned | quota | fast_hours
+--                      | credentials_rejected (401/403: disabled with that reason until an
+--                        operator sets a new key; no probe lifts it)
 --                      | success (a call worked) | probe_passed (a health probe worked)
 --                      (any other kind, e.g. incorrect, changes nothing)
 -- ARGV[5] retry_after_ms  from a Retry-After (rate_limited; 0 = none)
@@ -32,7 +34,7 @@ local acc = hash_map(account_key)
 if acc.id == nil then return {0, '', '', 0} end
 local STATE_FOR = {captcha = 'needs_captcha', banned = 'banned', quota = 'auto_disabled'}
 -- Health only makes a state worse; the way back is the sweep (cooldown over) or a passing probe.
-local RANK = {active = 0, cooling_down = 1, auto_disabled = 2, needs_captcha = 2, banned = 3}
+local RANK = {active = 0, cooling_down = 1, auto_disabled = 2, needs_captcha = 2, disabled = 3, banned = 4}
 local cooling = acc.state == 'cooling_down' and num(acc.cooldown_until, 0) > now
 
 local function move(state, until_ms)
@@ -69,6 +71,9 @@ end
 local old, new = acc.state, acc.state
 if STATE_FOR[kind] then
   old, new = move(STATE_FOR[kind], 0)
+elseif kind == 'credentials_rejected' then
+  reason = 'credentials_rejected'  -- machine-readable: put_account lifts exactly this reason
+  old, new = move('disabled', 0)
 elseif kind == 'rate_limited' then
   old, new = move('cooling_down', now + (retry_after > 0 and retry_after or backoff()))
 elseif kind == 'fast_hours' then

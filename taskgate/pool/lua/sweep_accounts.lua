@@ -46,6 +46,7 @@ end
 
 local function fail_byoa(task_id, tkey, t)
   redis.call('LREM', base .. ':flow:' .. t.flow, 1, task_id)
+  redis.call('SREM', base .. ':tasks_aside', task_id)
   redis.call('ZREM', base .. ':relax_waiting', task_id)
   local why = ' within ' .. math.floor(byoa_max / 1000) .. ' s (banned, disabled, cooling down or not serving ' ..
     t.model_group .. ' ' .. t.lane .. ')'

@@ -10,8 +10,11 @@
 -- ARGV[6] relax_wait   most ms a relax task may wait while capacity exists (S3)
 -- ARGV[7] job_prefix   arq job key prefix ("arq:job:"); job key = job_prefix .. K.arq_job_id(base, ...)
 -- ARGV[8] job_ttl_ms   lifetime of the arq job key
+-- ARGV[9] max_wait_ms  a task no account can serve (now or after a running cooldown) fails after
+--                      waiting this long (S10); due deadlines are re-examined first
 -- Returns: {0, n, task_id_1, attempt_1, account_1, ...}
--- Errors: none (a task that cannot be dispatched stays queued; its flow is parked)
+-- Errors: none (a task that cannot be dispatched stays queued with a wait reason: its flow is
+--         parked, or the task alone is set aside when its own exclusions stop it)
 
 --- @include "store/lua/lib/common.lua"
 --- @include "store/lua/lib/keys.lua"
@@ -26,12 +29,13 @@ local sched, arq_queue, worker_jobs = KEYS[1], KEYS[2], KEYS[3]
 local base, max_n, lease_ms = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4])
 local relax_pm, relax_wait = tonumber(ARGV[5]), tonumber(ARGV[6])
 local job_prefix, job_ttl = ARGV[7], tonumber(ARGV[8])
+local max_wait = tonumber(ARGV[9])
 local now = clock_ms(ARGV[2])
 local CREDIT_FULL = 1000
 
 local TASK_FIELDS = {'id', 'user', 'pool', 'lane', 'model_group', 'bot_id', 'attempt', 'flow', 'status',
   'started_ms', 'resume_account', 'ppu_price', 'ppu_unit', 'ppu_relax', 'frozen', 'unit', 'settled',
-  'webhook_endpoint'}
+  'webhook_endpoint', 'created_ms', 'dispatched_ms', 'retries'}
 
 local function task_hash(tkey)
   local values = redis.call('HMGET', tkey, unpack(TASK_FIELDS))
@@ -90,8 +94,15 @@ local function book(task_id, tkey, t, id, acc)
   hold_slots(base, task_id, t, id, now + lease_ms)
   if t.lane == 'relax' then redis.call('ZREM', base .. ':relax_waiting', task_id) end
   local started = num(t.started_ms, 0) > 0 and t.started_ms or now
+  -- the upstream idempotency key: the task id, but a new one when the task goes back to an account
+  -- whose job for it failed (else the upstream would return that failed job); a resumed attempt
+  -- keeps its key (retries only grows when a job fails)
+  local job_key = task_id
+  if num(t.retries, 0) > 0 and redis.call('SISMEMBER', base .. ':task_failed:' .. task_id, id) == 1 then
+    job_key = task_id .. ':retry' .. t.retries
+  end
   redis.call('HSET', tkey, 'status', 'processing', 'attempt', attempt, 'account', id,
-    'lease_deadline', now + lease_ms, 'dispatched_ms', now, 'started_ms', started)
+    'lease_deadline', now + lease_ms, 'dispatched_ms', now, 'started_ms', started, 'job_key', job_key)
   if num(acc.daily_cap, 0) > 0 then
     local daily = base .. ':account_daily:' .. id .. ':' .. utc_day(now)
     redis.call('INCR', daily)
@@ -113,7 +124,16 @@ local function advance(ready, flow, score, user)
     redis.call('ZADD', ready, 'XX', score + 1000000 / math.max(num(user.weight, 1), 1), flow)
   else
     redis.call('ZREM', ready, flow)
-    redis.call('HDEL', base .. ':flow_meta', flow)
+    flow_idle(base, flow)
+  end
+end
+
+-- S10: tasks whose wait deadline passed are looked at again now (served, or failed and refunded).
+for _, task_id in ipairs(redis.call('ZRANGEBYSCORE', base .. ':pending_deadlines', '-inf', now, 'LIMIT', 0, 100)) do
+  redis.call('ZREM', base .. ':pending_deadlines', task_id)
+  local v = redis.call('HMGET', base .. ':task:' .. task_id, 'status', 'aside', 'flow')
+  if v[1] == 'pending' then
+    if v[2] == '1' then task_return(base, task_id) else flow_wake(base, v[3]) end
   end
 end
 
@@ -130,13 +150,13 @@ while n < max_n and budget > 0 do
   local task_id = redis.call('LINDEX', base .. ':flow:' .. flow, 0)
   if not task_id then
     redis.call('ZREM', ready, flow)
-    redis.call('HDEL', base .. ':flow_meta', flow)
+    flow_idle(base, flow)
   else
     local tkey = base .. ':task:' .. task_id
     local t = task_hash(tkey)
     local user = users[t.user] or user_hash(t.user)
     users[t.user] = user
-    local id, acc = select_for(base, now, task_id, tkey, t, user)
+    local id, acc = select_for(base, now, task_id, tkey, t, user, max_wait)
     if id then
       redis.call('LPOP', base .. ':flow:' .. flow)
       local attempt = book(task_id, tkey, t, id, acc)

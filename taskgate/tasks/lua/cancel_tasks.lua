@@ -9,6 +9,7 @@
 -- Errors: {-1, task_id} the first unknown task or another user's (nothing was changed)
 
 --- @include "store/lua/lib/common.lua"
+--- @include "scheduler/lua/lib/flows.lua"
 --- @include "billing/lua/lib/wallet.lua"
 --- @include "webhooks/lua/lib/outbox.lua"
 --- @include "tasks/lua/lib/settle.lua"

@@ -45,6 +45,9 @@ end
 if outcome == 'retry' then
   if ARGV[9] == '1' and (t.account or '') ~= '' then redis.call('SADD', failed, t.account) end
   if attempt < max_attempts then
+    -- a new upstream job: `retries` gives the next submit on an account it failed on a new
+    -- idempotency key (dispatch_tasks.lua), so it does not get its failed job back (S10)
+    redis.call('HINCRBY', task_key, 'retries', 1)
     redis.call('HSET', task_key, 'upstream_id', '', 'resume_account', '', 'progress', 0)
     requeue_front(base, task_key, t)
     return {0, 'pending'}

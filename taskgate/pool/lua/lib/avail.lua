@@ -32,9 +32,11 @@ local function account_usable(base, id, acc, now)
   return true
 end
 
--- Move every flow parked on a tier/model/mode back to its ready lane.
+-- Move every flow parked on a tier/model/mode back to its ready lane, and every task set aside on
+-- it back to its flow.
 local function unpark_cap(base, tier, model, mode)
   unpark_set(base, base .. ':parked_cap:' .. tier .. ':' .. model .. ':' .. mode)
+  unpark_tasks(base, base .. ':parked_task:' .. tier .. ':' .. model .. ':' .. mode)
 end
 
 -- Recompute the account's place in every avail zset it belongs to; when it has room (and `wake`

@@ -1,15 +1,10 @@
 -- Account selection for the task at the head of a flow (S1, S2, S6, S8). Returns the chosen
 -- account id and its hash, or nil after parking the flow (or failing the task when it can never run).
 -- Needs common.lua, flows.lua, avail.lua, wallet.lua, outbox.lua.
+--- @include "scheduler/lua/lib/waiting.lua"
 
 local function user_at_cap(base, t, user)
   return redis.call('ZCARD', base .. ':user_leases:' .. t.user) >= num(user.cap, 0)
-end
-
-local function account_serves(acc, t)
-  local serves_model = string.find(',' .. (acc.models or '') .. ',', ',' .. t.model_group .. ',', 1, true)
-  local serves_mode = string.find(',' .. (acc.modes or '') .. ',', ',' .. t.lane .. ',', 1, true)
-  return serves_model ~= nil and serves_mode ~= nil
 end
 
 local function account_fits(base, now, id, acc, t)
@@ -32,19 +27,6 @@ local function pick_in_tier(base, now, tier, t, failed)
   return nil
 end
 
--- End a task that is still at the head of its flow (it never ran): failed, refunded, notified.
-local function fail_waiting(base, now, task_id, tkey, t, code, message)
-  redis.call('LPOP', base .. ':flow:' .. t.flow)
-  redis.call('ZREM', base .. ':relax_waiting', task_id)
-  if t.pool == 'ppu' and num(t.frozen, 0) > 0 and t.settled ~= '1' then
-    wallet_settle(base .. ':wallet:' .. t.user, base .. ':ledger:' .. t.user, t.user, task_id,
-      t.unit, num(t.frozen, 0), 0, 'charge', now)
-  end
-  redis.call('HSET', tkey, 'status', 'failed', 'ended_ms', now, 'settled', 1,
-    'error', cjson.encode({code = code, message = message, raw_message = message}))
-  outbox_push(base, tkey, task_id, now)
-end
-
 -- S6: a BYOA task moves to the shared pool as a PPU task: priced, frozen (B1, B5, B7), capped.
 local function failover_to_ppu(base, now, task_id, tkey, t, user)
   local daily = base .. ':daily:' .. t.user .. ':' .. utc_day(now)
@@ -64,15 +46,20 @@ local function failover_to_ppu(base, now, task_id, tkey, t, user)
   return true
 end
 
-local function select_pinned(base, now, task_id, tkey, t)
+local function select_pinned(base, now, task_id, tkey, t, max_wait)
   local acc = hash_map(base .. ':account:' .. t.bot_id)
   if acc.id == nil or acc.owner ~= t.user then
     fail_waiting(base, now, task_id, tkey, t, 404, 'bot_id ' .. t.bot_id .. ' is not one of your accounts')
     return nil
   end
   if account_fits(base, now, t.bot_id, acc, t) then return t.bot_id, acc end
-  flow_park_cap(base, t.flow, {account_tier(acc)}, t.model_group, t.lane)
-  return nil
+  local reason = 'no_account_serves_model_mode'
+  if account_usable(base, t.bot_id, acc, now) and account_serves(acc, t) then
+    reason = 'waiting_for_capacity'
+  elseif acc.state == 'cooling_down' and account_serves(acc, t) then
+    reason = 'all_accounts_cooling_down'
+  end
+  return wait_or_fail(base, now, task_id, tkey, t, {account_tier(acc)}, reason, max_wait)
 end
 
 -- S6: does the user own a healthy account (busy or not) that serves this task and that the task
@@ -89,7 +76,7 @@ local function own_account_usable(base, now, task_id, t)
   return false
 end
 
-local function select_for(base, now, task_id, tkey, t, user)
+local function select_for(base, now, task_id, tkey, t, user, max_wait)
   if t.pool == 'ppu' and user_at_cap(base, t, user) then
     flow_park_user(base, t.flow, t.user)
     return nil
@@ -100,7 +87,7 @@ local function select_for(base, now, task_id, tkey, t, user)
     if account_fits(base, now, resume, acc, t) then return resume, acc end
     redis.call('HSET', tkey, 'resume_account', '', 'upstream_id', '')  -- cannot resume: start afresh
   end
-  if (t.bot_id or '') ~= '' then return select_pinned(base, now, task_id, tkey, t) end
+  if (t.bot_id or '') ~= '' then return select_pinned(base, now, task_id, tkey, t, max_wait) end
   local failed = base .. ':task_failed:' .. task_id
   local tiers = t.pool == 'ppu' and {'shared'} or {t.user, t.user .. '#backup'}
   for _, tier in ipairs(tiers) do
@@ -110,7 +97,7 @@ local function select_for(base, now, task_id, tkey, t, user)
   if t.pool == 'byoa' and user.failover == '1' and not own_account_usable(base, now, task_id, t) then
     if user_at_cap(base, t, user) then
       flow_park_user(base, t.flow, t.user)
-      flow_park_cap(base, t.flow, tiers, t.model_group, t.lane)
+      flow_park_cap(base, t.flow, tiers, t.model_group, t.lane, 'user_cap_reached')
       return nil
     end
     local id, acc = pick_in_tier(base, now, 'shared', t, failed)
@@ -120,6 +107,7 @@ local function select_for(base, now, task_id, tkey, t, user)
     end
     tiers[#tiers + 1] = 'shared'
   end
-  flow_park_cap(base, t.flow, tiers, t.model_group, t.lane)
-  return nil
+  local reason, back_id, back_acc = wait_reason(base, now, task_id, t, tiers)
+  if back_id then return back_id, back_acc end
+  return wait_or_fail(base, now, task_id, tkey, t, tiers, reason, max_wait)
 end
