@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     body_limit_bytes: int = 256 * 1024
     page_size_max: int = 100
 
+    # --- probe servers of the worker and scheduler: /metrics, /healthz, /readyz (0 = off)
+    probe_host: str = "127.0.0.1"
+    worker_probe_port: int = Field(9101, ge=0, le=65535)
+    scheduler_probe_port: int = Field(9102, ge=0, le=65535)
+    liveness_stale_s: float = 30.0  # /healthz fails when the role's loop has not run for this long
+
     # --- data files (plans, models, prices, banned words); default: shipped in the package
     catalogue_path: Path | None = None
 

@@ -16,10 +16,13 @@ from taskgate.api.envelope import error, ok
 from taskgate.api.gauges import refresh_gauges, register_gauges
 from taskgate.api.middleware import METRICS, ApiMetrics, envelope_middleware
 from taskgate.api.state import SERVICES
+from taskgate.metrics.cluster import ClusterCollector
+from taskgate.metrics.process import ProcessMetrics
 from taskgate.services import Services, build_services
 from taskgate.settings import Settings
 
 REGISTRY = web.AppKey("registry", CollectorRegistry)
+CLUSTER = web.AppKey("cluster", ClusterCollector)
 READY_TIMEOUT_S = 2.0
 log = structlog.get_logger(__name__)
 
@@ -41,6 +44,7 @@ async def metrics(request: web.Request) -> web.Response:
     """Prometheus exposition; without Redis the HTTP metrics still render (gauges keep their last values)."""
     try:
         await refresh_gauges(request.app[REGISTRY])
+        await asyncio.wait_for(request.app[CLUSTER].refresh(), READY_TIMEOUT_S)
     except (RedisError, OSError, TimeoutError) as exc:
         log.warning("metrics_refresh_failed", reason=exc.__class__.__name__)
     body = generate_latest(request.app[REGISTRY])
@@ -55,11 +59,14 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     registry = CollectorRegistry()
     app[REGISTRY] = registry
     app[METRICS] = ApiMetrics(registry)
+    ProcessMetrics("api", registry)  # build info and process metrics
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         owned = services is None
         app[SERVICES] = services if services is not None else await build_services(settings)
         register_gauges(registry, app[SERVICES])
+        app[CLUSTER] = ClusterCollector(app[SERVICES].scripts, app[SERVICES].keys)
+        registry.register(app[CLUSTER])
         yield
         if owned:
             await app[SERVICES].close()
