@@ -10,7 +10,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from redis.exceptions import RedisError
 
-from taskgate.api import admin_routes, dashboard, routes, task_admin_routes
+from taskgate.api import admin_routes, dashboard, openapi, routes, task_admin_routes
 from taskgate.api.auth import APP_SETTINGS
 from taskgate.api.envelope import error, ok
 from taskgate.api.gauges import refresh_gauges, register_gauges
@@ -76,6 +76,7 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     app.add_routes(admin_routes.routes)
     app.add_routes(task_admin_routes.routes)
     app.add_routes(dashboard.routes)
+    app.add_routes(openapi.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
