@@ -87,6 +87,15 @@ async def test_done_when_tasks_found_in_metrics_dashboard_and_cli(ops: OpsSystem
         assert await cell(f"reason-{bad['task_id']}") == bad["error"]["message"]
         assert await page.eval("document.getElementById('webhook-backlog').textContent") == "0"
         await page.screenshot(shot)
+        # the page refreshes itself: a new waiting task shows up without a reload
+        status, _ = await ops.call(
+            "POST",
+            "/api/v1/task",
+            t["key"]["key"],
+            json={"model": "Qubico/flux1-schnell", "task_type": "txt2img", "input": {"prompt": "one more"}},
+        )
+        assert status == 200
+        await page.wait_for("document.querySelector('[data-key=\"pending-fast\"]').textContent === '2'")
 
         await page.eval(
             f"document.getElementById('search-input').value = {json.dumps(done['task_id'])}; "
