@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     worker_probe_port: int = Field(9101, ge=0, le=65535)
     scheduler_probe_port: int = Field(9102, ge=0, le=65535)
     liveness_stale_s: float = 30.0  # /healthz fails when the role's loop has not run for this long
+    metrics_cache_s: float = Field(2.0, ge=0)  # the API reads cluster figures from Redis at most this often
 
     # --- data files (plans, models, prices, banned words); default: shipped in the package
     catalogue_path: Path | None = None

@@ -15,6 +15,7 @@ from taskgate.api.auth import APP_SETTINGS
 from taskgate.api.envelope import error, ok
 from taskgate.api.gauges import refresh_gauges, register_gauges
 from taskgate.api.middleware import METRICS, ApiMetrics, envelope_middleware
+from taskgate.api.overview import CLUSTER
 from taskgate.api.state import SERVICES
 from taskgate.metrics.cluster import ClusterCollector
 from taskgate.metrics.process import ProcessMetrics
@@ -22,7 +23,6 @@ from taskgate.services import Services, build_services
 from taskgate.settings import Settings
 
 REGISTRY = web.AppKey("registry", CollectorRegistry)
-CLUSTER = web.AppKey("cluster", ClusterCollector)
 READY_TIMEOUT_S = 2.0
 log = structlog.get_logger(__name__)
 
@@ -65,7 +65,7 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
         owned = services is None
         app[SERVICES] = services if services is not None else await build_services(settings)
         register_gauges(registry, app[SERVICES])
-        app[CLUSTER] = ClusterCollector(app[SERVICES].scripts, app[SERVICES].keys)
+        app[CLUSTER] = ClusterCollector(app[SERVICES].scripts, app[SERVICES].keys, settings.metrics_cache_s)
         registry.register(app[CLUSTER])
         yield
         if owned:

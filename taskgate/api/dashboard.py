@@ -15,8 +15,7 @@ from aiohttp import web
 
 from taskgate.api.auth import APP_SETTINGS
 from taskgate.api.envelope import error, ok
-from taskgate.api.overview import build_overview
-from taskgate.api.state import SERVICES
+from taskgate.api.overview import overview_for
 from taskgate.api.task_admin_routes import list_tasks_for, task_admin
 
 routes = web.RouteTableDef()
@@ -119,7 +118,7 @@ def _require_session(request: web.Request) -> web.Response | None:
 
 @routes.get("/dashboard/api/overview")
 async def overview(request: web.Request) -> web.Response:
-    return _require_session(request) or ok(await build_overview(request.app[SERVICES]))
+    return _require_session(request) or ok(await overview_for(request))
 
 
 @routes.get("/dashboard/api/tasks")

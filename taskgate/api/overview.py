@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from taskgate.metrics.cluster import read_cluster
+from aiohttp import web
+
+from taskgate.api.state import SERVICES
+from taskgate.metrics.cluster import ClusterCollector
 from taskgate.services import Services
 from taskgate.tasks.admin import TaskAdmin, TaskFilter
 
+CLUSTER = web.AppKey("cluster", ClusterCollector)  # the API's cached cluster snapshot
 RECENT_FAILED = 20
 FLOW_WINDOW_S = 3600
 FLOW_SAMPLE = 500  # most recent tasks of the window summed for the credits flow
@@ -31,8 +35,12 @@ def credits_flow(tasks: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     return dict(sorted(flow.items()))
 
 
-async def build_overview(services: Services) -> dict[str, Any]:
-    snapshot = (await read_cluster(services.scripts, services.keys)).to_api()
+async def overview_for(request: web.Request) -> dict[str, Any]:
+    snapshot = await request.app[CLUSTER].refresh()
+    return await build_overview(request.app[SERVICES], snapshot.to_api())
+
+
+async def build_overview(services: Services, snapshot: dict[str, Any]) -> dict[str, Any]:
     admin = TaskAdmin(services)
     failed = await admin.list(TaskFilter(status="failed", max_age_s=FLOW_WINDOW_S * 24, limit=RECENT_FAILED))
     recent = await admin.list(TaskFilter(max_age_s=FLOW_WINDOW_S, limit=FLOW_SAMPLE))

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from taskgate.api.auth import require_admin
 from taskgate.api.envelope import ok
-from taskgate.api.overview import build_overview
+from taskgate.api.overview import overview_for
 from taskgate.api.requests import parse
 from taskgate.api.state import SERVICES
 from taskgate.models import TaskStatus
@@ -88,4 +88,4 @@ async def redeliver_webhook(request: web.Request) -> web.Response:
 @routes.get(P + "/overview")
 async def overview(request: web.Request) -> web.Response:
     require_admin(request)
-    return ok(await build_overview(request.app[SERVICES]))
+    return ok(await overview_for(request))

@@ -3,7 +3,9 @@ replica reports the same numbers; the dashboard's overview is built from the sam
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +16,8 @@ from prometheus_client.registry import Collector
 from taskgate.models import LANES_BY_PRIORITY
 from taskgate.store.keys import Keys
 from taskgate.store.scripts import Scripts
+
+CHUNK = 250  # flows or users per script call: bounds how long one call holds Redis
 
 
 @dataclass(slots=True)
@@ -65,42 +69,82 @@ def _pairs(raw: Any) -> dict[str, Any]:
     return raw if isinstance(raw, dict) else {}  # cjson encodes an empty table as {}
 
 
-def parse_snapshot(payload: str) -> ClusterSnapshot:
+def parse_bounded(payload: str) -> ClusterSnapshot:
+    """The part ``read_cluster.lua`` returns: running tasks, accounts, webhook backlog."""
     raw = json.loads(payload)
-    pending = {tuple(k.split("|", 2)): int(v) for k, v in _pairs(raw["pending"]).items()}
     running = {tuple(k.split("|", 1)): int(v) for k, v in _pairs(raw["running"]).items()}
     accounts = sorted(raw["accounts"] if isinstance(raw["accounts"], list) else [], key=lambda a: a["id"])
     return ClusterSnapshot(
         now_ms=int(raw["now_ms"]),
-        pending=pending,  # type: ignore[arg-type]
-        oldest_created_ms={k: int(v) for k, v in _pairs(raw["oldest"]).items()},
         running=running,  # type: ignore[arg-type]
         accounts=accounts,
-        frozen={k: int(v) for k, v in _pairs(raw["frozen"]).items()},
         webhook_backlog=int(raw["webhook_backlog"]),
         webhook_oldest_due_ms=int(raw["webhook_oldest_due_ms"]),
     )
 
 
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    for i in range(0, len(items), CHUNK):
+        yield items[i : i + CHUNK]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
+
+
+async def read_queues(scripts: Scripts, keys: Keys, snap: ClusterSnapshot) -> None:
+    """Pending tasks per lane/pool/plan and the oldest per lane: O(non-empty flows), one script
+    call per chunk of flows, never O(tasks)."""
+    flows = sorted(_text(f) for f in await scripts.redis.hkeys(keys.flow_meta()))
+    for chunk in _chunks(flows):
+        result = await scripts.call("count_pending", keys=[keys.flow_meta()], args=[keys.base, *chunk])
+        part = json.loads(str(result[1]))
+        for label, n in _pairs(part["pending"]).items():
+            lane, pool, plan = label.split("|", 2)
+            snap.pending[(lane, pool, plan)] = snap.pending.get((lane, pool, plan), 0) + int(n)
+        for lane, created in _pairs(part["oldest"]).items():
+            if lane not in snap.oldest_created_ms or int(created) < snap.oldest_created_ms[lane]:
+                snap.oldest_created_ms[lane] = int(created)
+
+
+async def read_frozen(scripts: Scripts, keys: Keys, snap: ClusterSnapshot) -> None:
+    """Frozen balances per unit over every wallet: O(users), one script call per chunk of users."""
+    users = sorted(_text(u) for u in await scripts.redis.smembers(keys.users()))
+    for chunk in _chunks(users):
+        result = await scripts.call("sum_frozen", keys=[keys.users()], args=[keys.base, *chunk])
+        for unit, n in _pairs(json.loads(str(result[1]))["frozen"]).items():
+            snap.frozen[unit] = snap.frozen.get(unit, 0) + int(n)
+
+
 async def read_cluster(scripts: Scripts, keys: Keys, *, now_ms: int | None = None) -> ClusterSnapshot:
     result = await scripts.call(
         "read_cluster",
-        keys=[keys.flow_meta(), keys.leases(), keys.accounts(), keys.users(), keys.webhook_outbox()],
+        keys=[keys.leases(), keys.accounts(), keys.webhook_outbox()],
         args=[keys.base, now_ms or ""],
     )
-    return parse_snapshot(str(result[1]))
+    snap = parse_bounded(str(result[1]))
+    await read_queues(scripts, keys, snap)
+    await read_frozen(scripts, keys, snap)
+    return snap
 
 
 class ClusterCollector(Collector):
-    """Renders the last snapshot; the /metrics handler refreshes it before rendering."""
+    """Renders the last snapshot. ``refresh`` (awaited by /metrics and the dashboard) reads a new
+    one unless the last is younger than ``max_age_s``, and at most one read runs at a time, so
+    scrapers and open dashboards do not multiply the work Redis does."""
 
-    def __init__(self, scripts: Scripts, keys: Keys) -> None:
-        self.scripts, self.keys = scripts, keys
+    def __init__(self, scripts: Scripts, keys: Keys, max_age_s: float = 0.0) -> None:
+        self.scripts, self.keys, self.max_age_s = scripts, keys, max_age_s
         self.snapshot = ClusterSnapshot()
+        self._read_at = -1e18
+        self._lock = asyncio.Lock()
 
     async def refresh(self) -> ClusterSnapshot:
-        self.snapshot = await read_cluster(self.scripts, self.keys)
-        return self.snapshot
+        async with self._lock:
+            if time.monotonic() - self._read_at >= self.max_age_s:
+                self.snapshot = await read_cluster(self.scripts, self.keys)
+                self._read_at = time.monotonic()
+            return self.snapshot
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         s = self.snapshot

@@ -118,3 +118,19 @@ async def test_requeue_and_redeliver_refuse_and_change_nothing(redis, scripts, k
         await requeue(scripts, keys, "no-such-task")
     assert await task_fields(redis, keys, task_id) == before
     assert await redis.zcard(keys.webhook_outbox()) == 0
+
+
+async def test_read_cluster_merges_chunks_exactly(redis, scripts, keys, monkeypatch):
+    users = [
+        await make_user(redis, scripts, keys, plan=p, wallets={"mj_quota": 100, "credits": 50})
+        for p in ("free", "developer", "premium", "free", "developer")
+    ]
+    for i, user in enumerate(users):
+        for j in range(i + 1):
+            await enqueue(scripts, keys, user, lane=("fast", "relax")[j % 2], price=2, now=T0 + 10 * i + j)
+    whole = await read_cluster(scripts, keys, now_ms=T0 + 1000)
+    monkeypatch.setattr("taskgate.metrics.cluster.CHUNK", 2)
+    chunked = await read_cluster(scripts, keys, now_ms=T0 + 1000)
+    assert chunked == whole
+    assert sum(whole.pending.values()) == 15 and whole.frozen == {"mj_quota": 30}
+    assert whole.oldest_created_ms == {"fast": T0, "relax": T0 + 11}
