@@ -5,6 +5,7 @@ its webhook. Changes go through Lua scripts; listing reads the per-user task ind
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,13 @@ SUMMARY_FIELDS = (
 LIST_LIMIT_MAX = 500
 LEDGER_SCAN = 2000  # most recent ledger entries of the user searched for a task's movements
 CHUNK = 200
+TASK_ID = re.compile(r"^[0-9A-Fa-f-]{1,64}$")  # task ids are UUIDs; anything else never reaches a key
+
+
+def checked_id(task_id: str) -> str:
+    if not TASK_ID.match(task_id):
+        raise NotFound("task", task_id[:64])
+    return task_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +110,7 @@ class TaskAdmin:
         return int(sec) * 1000 + int(usec) // 1000
 
     async def _raw(self, task_id: str) -> dict[str, str]:
-        raw = await self.s.redis.hgetall(self.s.keys.task(task_id))
+        raw = await self.s.redis.hgetall(self.s.keys.task(checked_id(task_id)))
         if not raw:
             raise NotFound("task", task_id)
         return {k.decode(): v.decode() for k, v in raw.items()}
@@ -196,13 +204,13 @@ class TaskAdmin:
         return {"retry_of": task_id, "task": created}
 
     async def requeue(self, task_id: str) -> dict[str, Any]:
-        k = self.s.keys
+        k, task_id = self.s.keys, checked_id(task_id)
         result = await self.s.scripts.call("requeue_task", keys=[k.task(task_id)], args=[k.base, "", task_id])
         log.info("task_requeued_by_operator", task_id=task_id, was=result[1])
         return {"task_id": task_id, "was": result[1], **(await self.show(task_id))}
 
     async def redeliver(self, task_id: str) -> dict[str, Any]:
-        k = self.s.keys
+        k, task_id = self.s.keys, checked_id(task_id)
         result = await self.s.scripts.call(
             "redeliver_webhook", keys=[k.task(task_id)], args=[k.base, "", task_id]
         )

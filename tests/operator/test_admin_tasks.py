@@ -102,6 +102,9 @@ async def test_list_filters_and_show(ops: OpsSystem) -> None:
     assert shown["task"]["meta"]["usage"]["consume"] == int(shown["ledger"][1]["amount"])
     assert (await ops.admin("GET", "/admin/v1/tasks/00000000-0000-0000-0000-000000000000"))[0] == 404
     assert (await ops.call("GET", "/admin/v1/tasks"))[0] == 401
+    for verb in ("requeue", "redeliver", "retry", "cancel"):  # ids that are not task ids never reach a key
+        code, body = await ops.admin("POST", f"/admin/v1/tasks/x:y%7D/{verb}")
+        assert code == 404 and body["message"], verb
 
 
 async def test_cancel_retry_requeue(ops: OpsSystem) -> None:
