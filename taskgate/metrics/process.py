@@ -50,7 +50,7 @@ class ProcessMetrics:
         self.outcomes = Counter(
             "taskgate_task_outcomes",
             "Ends of attempts: completed, failed (by reason), incorrect, "
-            "cancelled, retried, handed_back, failed_over",
+            "cancelled, retried, failed_over",
             ["outcome", "reason"],
             registry=r,
         )
