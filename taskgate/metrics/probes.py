@@ -75,9 +75,22 @@ def create_probe_app(metrics: ProcessMetrics, liveness: Liveness, redis: Redis) 
     return app
 
 
-async def serve_probes(app: web.Application, host: str, port: int) -> web.AppRunner:
+async def serve_probes(app: web.Application, host: str, port: int) -> web.AppRunner | None:
+    """Serve the probes; a port already taken (several roles on one host with the default port)
+    is logged loudly and the role runs on without probes rather than dying."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        log.warning(
+            "probes_unavailable",
+            host=host,
+            port=port,
+            error=str(exc),
+            hint="give each process on this host its own probe port, or 0 to turn probes off",
+        )
+        return None
     log.info("probes_listening", host=host, port=port)
     return runner

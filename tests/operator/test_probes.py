@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
-from taskgate.metrics.probes import Liveness, create_probe_app
+from taskgate.metrics.probes import Liveness, create_probe_app, serve_probes
 from taskgate.metrics.process import ProcessMetrics
 from tests.redis_server import RedisServer, free_port
 
@@ -87,3 +87,17 @@ async def test_metrics_page_of_a_role(redis: Redis) -> None:
         assert "taskgate_worker_max_jobs" in text and "process_cpu_seconds_total" in text
     finally:
         await client.close()
+
+
+async def test_a_taken_probe_port_does_not_stop_the_role(redis: Redis) -> None:
+    port = free_port()
+    app = create_probe_app(ProcessMetrics("worker"), Liveness(30.0), redis)
+    first = await serve_probes(app, "127.0.0.1", port)
+    try:
+        second = await serve_probes(
+            create_probe_app(ProcessMetrics("worker"), Liveness(30.0), redis), "127.0.0.1", port
+        )
+        assert first is not None and second is None
+    finally:
+        assert first is not None
+        await first.cleanup()
