@@ -10,6 +10,9 @@ from taskgate.metrics.process import ProcessMetrics
 from taskgate.store.keys import Keys
 
 FINISH_FIELDS = (
+    "attempt",
+    "created_ms",
+    "pool",
     "status",
     "outcome",
     "model",
@@ -48,28 +51,18 @@ def reason_of(raw_error: str | None) -> str:
     return REASONS.get(code, f"code_{code}") if code else ""
 
 
-async def observe_dispatch(
-    redis: Redis, keys: Keys, metrics: ProcessMetrics, task_id: str, attempt: int
+async def observe_attempt(
+    redis: Redis, keys: Keys, metrics: ProcessMetrics, task_id: str, attempt: int, result: str
 ) -> None:
-    """Enqueue -> first dispatch latency (first attempts only: a retry's wait is not queueing)."""
-    if attempt != 1:
-        return
-    created, dispatched, lane, pool = await redis.hmget(
-        keys.task(task_id), ["created_ms", "dispatched_ms", "lane", "pool"]
-    )
-    if created and dispatched:
-        seconds = max(0, int(dispatched) - int(created)) / 1000
-        metrics.dispatch_latency.labels((lane or b"").decode(), (pool or b"").decode()).observe(seconds)
-
-
-async def observe_finish(
-    redis: Redis, keys: Keys, metrics: ProcessMetrics, task_id: str, result: str
-) -> None:
-    """Count how an attempt ended (``result`` is the task status ``TaskRunner.run`` returned)."""
+    """Count how an attempt ended (``result``: the status ``TaskRunner.run`` returned), with one read
+    of the task; the first attempt also gives the enqueue -> dispatch latency."""
     if result not in ("pending", "completed", "failed"):
         return  # a stale attempt changed nothing
     values = await redis.hmget(keys.task(task_id), list(FINISH_FIELDS))
     t = {k: (v.decode() if v is not None else "") for k, v in zip(FINISH_FIELDS, values, strict=True)}
+    if attempt == 1 and t["created_ms"] and t["dispatched_ms"] and t["attempt"] == "1":
+        seconds = max(0, int(t["dispatched_ms"]) - int(t["created_ms"])) / 1000
+        metrics.dispatch_latency.labels(t["lane"], t["pool"]).observe(seconds)
     if result == "pending":
         metrics.outcomes.labels("retried", reason_of(t["error"])).inc()
         return

@@ -12,7 +12,7 @@ from arq.connections import RedisSettings
 
 from taskgate.metrics.probes import Liveness, create_probe_app, serve_probes
 from taskgate.metrics.process import ProcessMetrics
-from taskgate.metrics.tasks import observe_dispatch, observe_finish
+from taskgate.metrics.tasks import observe_attempt
 from taskgate.pool.health import AccountHealth
 from taskgate.providers import build_provider
 from taskgate.providers.base import Provider
@@ -39,12 +39,13 @@ async def run_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
     with structlog.contextvars.bound_contextvars(task_id=task_id, attempt=attempt):
         metrics.jobs_in_flight.inc()
         try:
-            await _observe(observe_dispatch(services.redis, services.keys, metrics, task_id, int(attempt)))
+            # nothing may come between the job's start and runner.run: a cancellation there would
+            # skip the hand-back; the attempt is observed once it has ended
             result = await runner.run(task_id, int(attempt))
-            await _observe(observe_finish(services.redis, services.keys, metrics, task_id, result))
-            return result
         finally:
             metrics.jobs_in_flight.dec()
+        await _observe(observe_attempt(services.redis, services.keys, metrics, task_id, int(attempt), result))
+        return result
 
 
 async def _observe(observation: Any) -> None:
