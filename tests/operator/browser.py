@@ -8,7 +8,9 @@ import base64
 import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator
@@ -94,19 +96,37 @@ async def chromium_page() -> AsyncIterator[Page]:
             async with aiohttp.ClientSession() as http:
                 async with http.get(f"http://127.0.0.1:{port}/json/list") as resp:
                     targets = await resp.json()
+                async with http.get(f"http://127.0.0.1:{port}/json/version") as resp:
+                    browser_ws = (await resp.json())["webSocketDebuggerUrl"]
                 page_ws = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
-                async with http.ws_connect(page_ws, max_msg_size=64 * 1024 * 1024) as ws:
-                    page = Page(ws)
-                    await page.send("Page.enable")
-                    await page.send("Network.enable")
-                    yield page
+                try:
+                    async with http.ws_connect(page_ws, max_msg_size=64 * 1024 * 1024) as ws:
+                        page = Page(ws)
+                        await page.send("Page.enable")
+                        await page.send("Network.enable")
+                        yield page
+                finally:
+                    await _close_browser(http, browser_ws)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            await asyncio.to_thread(_stop, proc)
+
+
+async def _close_browser(http: aiohttp.ClientSession, browser_ws: str) -> None:
+    """Browser.close over DevTools: headless chromium does not always end on SIGTERM."""
+    with contextlib.suppress(Exception):
+        async with http.ws_connect(browser_ws) as ws:
+            await ws.send_json({"id": 1, "method": "Browser.close"})
+            await asyncio.wait_for(ws.receive(), 5)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """End what this module started: the wrapper script and chromium with its helpers, which all
+    run in the process group created for them (killed by its id, never by name)."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 async def _devtools_port(profile: Path, proc: subprocess.Popen[bytes]) -> int:
