@@ -6,7 +6,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench clean venv ensure-redis
+.PHONY: demo test lint bench clean venv ensure-redis ensure-chromium
 
 venv: $(STAMP)
 
@@ -33,10 +33,23 @@ ensure-redis:
 	  fi; \
 	fi
 
+# headless Chromium for the dashboard test (Debian's package; no browser downloads)
+ensure-chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "chromium is missing: installing it with apt-get"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	  else \
+	    echo "chromium is missing: install it (Debian/Ubuntu: sudo apt-get install chromium) and run make again"; \
+	    exit 1; \
+	  fi; \
+	fi
+
 demo: $(STAMP) ensure-redis
 	$(VENV)/bin/taskgate demo
 
-test: $(STAMP) ensure-redis
+test: $(STAMP) ensure-redis ensure-chromium
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 # ruff (rules), ruff format (layout) and mypy strict; CI (.ci/run) runs this before the tests

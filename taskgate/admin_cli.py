@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
+from taskgate.admin_tasks_cli import register_tasks
 from taskgate.errors import RedisUnavailable, TaskgateError
 
 Action = Callable[[Any, argparse.Namespace], Awaitable[Any]]
@@ -31,6 +32,8 @@ def register(sub: Any) -> None:
     _register_accounts(admin.add_parser("accounts", help="upstream accounts").add_subparsers(
         dest="admin_command", required=True))
     _leaf(admin.add_parser("pool", help="shared pool status"), lambda s, a: s.accounts.pool_status())
+    register_tasks(admin.add_parser("tasks", help="any task: list, show, cancel, retry, requeue, redeliver")
+                   .add_subparsers(dest="admin_command", required=True), _leaf)
 
 
 def _register_users(users: Any) -> None:

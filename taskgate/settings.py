@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     body_read_timeout_s: float = Field(30.0, gt=0)  # a request body must arrive within this
     max_connections: int = Field(1024, ge=1)  # open client connections per API process; more are refused
 
+    # --- probe servers of the worker and scheduler: /metrics, /healthz, /readyz (0 = off)
+    probe_host: str = "127.0.0.1"
+    worker_probe_port: int = Field(9101, ge=0, le=65535)
+    scheduler_probe_port: int = Field(9102, ge=0, le=65535)
+    liveness_stale_s: float = 30.0  # /healthz fails when the role's loop has not run for this long
+    metrics_cache_s: float = Field(2.0, ge=0)  # the API reads cluster figures from Redis at most this often
+
     # --- data files (plans, models, prices, banned words); default: shipped in the package
     catalogue_path: Path | None = None
 

@@ -10,13 +10,16 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from redis.exceptions import RedisError
 
-from taskgate.api import admin_routes, compat_routes, routes
+from taskgate.api import admin_routes, compat_routes, dashboard, openapi, routes, task_admin_routes
 from taskgate.api.auth import APP_SETTINGS
 from taskgate.api.envelope import error, ok
 from taskgate.api.gauges import refresh_gauges, register_gauges
 from taskgate.api.middleware import METRICS, ApiMetrics, envelope_middleware
+from taskgate.api.overview import CLUSTER
 from taskgate.api.state import SERVICES
 from taskgate.logging import remember_secret
+from taskgate.metrics.cluster import ClusterCollector
+from taskgate.metrics.process import ProcessMetrics
 from taskgate.services import Services, assemble
 from taskgate.settings import Settings
 from taskgate.store.connection import redis_client, redis_ready, wait_for_redis
@@ -45,6 +48,7 @@ async def metrics(request: web.Request) -> web.Response:
     """Prometheus exposition; without Redis the HTTP metrics still render (gauges keep their last values)."""
     try:
         await refresh_gauges(request.app[REGISTRY])
+        await asyncio.wait_for(request.app[CLUSTER].refresh(), READY_TIMEOUT_S)
     except (RedisError, OSError, TimeoutError) as exc:
         log.warning("metrics_refresh_failed", reason=exc.__class__.__name__)
     body = generate_latest(request.app[REGISTRY])
@@ -60,6 +64,7 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     registry = CollectorRegistry()
     app[REGISTRY] = registry
     app[METRICS] = ApiMetrics(registry)
+    ProcessMetrics("api", registry)  # build info and process metrics
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         owned = services is None
@@ -67,6 +72,8 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
         app[SERVICES] = services if services is not None else assemble(settings, redis_client(settings))
         register_gauges(registry, app[SERVICES])
         waiting = asyncio.create_task(wait_for_redis(app[SERVICES].redis, "api"))
+        app[CLUSTER] = ClusterCollector(app[SERVICES].scripts, app[SERVICES].keys, settings.metrics_cache_s)
+        registry.register(app[CLUSTER])
         yield
         waiting.cancel()
         await asyncio.gather(waiting, return_exceptions=True)
@@ -76,6 +83,9 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     app.cleanup_ctx.append(lifecycle)
     app.add_routes(routes.routes)
     app.add_routes(admin_routes.routes)
+    app.add_routes(task_admin_routes.routes)
+    app.add_routes(dashboard.routes)
+    app.add_routes(openapi.routes)
     app.add_routes(compat_routes.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -11,7 +11,6 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from taskgate.models import LANES_BY_PRIORITY
-from taskgate.scheduler.waiting import PendingSummary, pending_summary
 from taskgate.services import Services
 
 
@@ -21,7 +20,6 @@ class SnapshotCollector(Collector):
     def __init__(self, services: Services) -> None:
         self.services = services
         self.snapshot: dict[str, float] = {}
-        self.pending = PendingSummary()
 
     async def refresh(self) -> None:
         r, k = self.services.redis, self.services.keys
@@ -37,7 +35,6 @@ class SnapshotCollector(Collector):
         snap["relax_waiting"] = float(values[4])
         snap["dispatched_total"] = float(values[5] or 0)
         self.snapshot = snap
-        self.pending = await pending_summary(self.services.scripts, k)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         ready = GaugeMetricFamily(
@@ -59,20 +56,6 @@ class SnapshotCollector(Collector):
             "Dispatches since the deployment started",
             value=self.snapshot.get("dispatched_total", 0.0),
         )
-        yield from self._pending()
-
-    def _pending(self) -> Iterator[GaugeMetricFamily]:
-        """S10: why tasks wait, and how long the oldest has waited, per lane."""
-        oldest = GaugeMetricFamily("taskgate_pending_oldest_age_seconds",
-                                   "Age of the oldest pending task (0: none waits)", labels=["lane"])
-        for lane, age in self.pending.oldest_age_s.items():
-            oldest.add_metric([lane], age)
-        yield oldest
-        by_reason = GaugeMetricFamily("taskgate_pending_tasks_by_reason",
-                                      "Pending tasks per wait reason", labels=["reason"])
-        for reason, n in self.pending.by_reason.items():
-            by_reason.add_metric([reason], float(n))
-        yield by_reason
 
 
 def register_gauges(registry: CollectorRegistry, services: Services) -> SnapshotCollector:

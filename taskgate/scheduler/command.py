@@ -12,8 +12,10 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import functools
+
     from taskgate.process import run_role
     from taskgate.scheduler.runner import run_scheduler
     from taskgate.settings import Settings
 
-    return run_role(run_scheduler, Settings())
+    return run_role(functools.partial(run_scheduler, probes=True), Settings())

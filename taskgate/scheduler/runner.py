@@ -16,6 +16,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from taskgate.catalogue import Catalogue
 from taskgate.errors import RedisUnavailable
+from taskgate.metrics.probes import Liveness, create_probe_app, serve_probes
+from taskgate.metrics.process import ProcessMetrics
 from taskgate.pool.health import AccountHealth
 from taskgate.scheduler.dispatcher import Dispatcher
 from taskgate.settings import Settings
@@ -26,32 +28,56 @@ from taskgate.store.scripts import Scripts
 log = structlog.get_logger(__name__)
 
 
-async def dispatch_all(dispatcher: Dispatcher, batch: int) -> int:
+async def dispatch_all(dispatcher: Dispatcher, batch: int, metrics: ProcessMetrics | None = None) -> int:
     """Dispatch until a round finds less than a full batch to do."""
     total = 0
     while True:
+        started = time.perf_counter()
         done = len(await dispatcher.dispatch(batch))
+        if metrics is not None:
+            metrics.scheduler_calls.labels("dispatch").inc()
+            metrics.scheduler_call_time.labels("dispatch").observe(time.perf_counter() - started)
+            metrics.scheduler_dispatches.inc(done)
         total += done
         if done < batch:
             return total
 
 
-async def run_scheduler(settings: Settings, stop: asyncio.Event) -> None:
+async def sweep(dispatcher: Dispatcher, health: AccountHealth, metrics: ProcessMetrics) -> None:
+    """The slow safety sweep: expired leases (the reaper), then account cooldowns and waits."""
+    started = time.perf_counter()
+    for _, status in await dispatcher.reap():
+        metrics.reaper_recoveries.labels("retried" if status == "pending" else status).inc()
+    metrics.scheduler_calls.labels("reap").inc()
+    metrics.scheduler_call_time.labels("reap").observe(time.perf_counter() - started)
+    started = time.perf_counter()
+    await health.sweep()
+    metrics.scheduler_calls.labels("sweep").inc()
+    metrics.scheduler_call_time.labels("sweep").observe(time.perf_counter() - started)
+
+
+async def run_scheduler(settings: Settings, stop: asyncio.Event, *, probes: bool = False) -> None:
+    """Run until ``stop``; with ``probes`` serve /metrics, /healthz, /readyz on the scheduler probe port."""
     redis = await create_redis(settings, "scheduler", stop)
     keys = Keys(settings.key_prefix)
     scripts = Scripts.for_settings(redis, settings, Catalogue.load(settings.catalogue_path))  # B7 on failover
     dispatcher = Dispatcher(redis, scripts, keys, settings)
     health = AccountHealth(redis, scripts, keys, settings)
+    metrics, liveness = ProcessMetrics("scheduler"), Liveness(settings.liveness_stale_s)
+    probe_runner = None
+    if probes and settings.scheduler_probe_port:
+        probe_runner = await serve_probes(create_probe_app(metrics, liveness, redis),
+                                          settings.probe_host, settings.scheduler_probe_port)
     log.info("scheduler_started", prefix=settings.key_prefix)
     next_sweep = 0.0
     try:
         while not stop.is_set():
+            liveness.beat()
             try:
                 if time.monotonic() >= next_sweep:
-                    await dispatcher.reap()
-                    await health.sweep()
+                    await sweep(dispatcher, health, metrics)
                     next_sweep = time.monotonic() + settings.sweep_interval_s
-                await dispatch_all(dispatcher, settings.dispatch_batch)
+                await dispatch_all(dispatcher, settings.dispatch_batch, metrics)
                 await _wait_for_work(redis, keys, stop, settings.sweep_interval_s)
             except (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError, RedisUnavailable) as exc:
                 log.warning("scheduler_redis_unavailable", error=exc.__class__.__name__)
@@ -60,6 +86,8 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event) -> None:
                 log.exception("scheduler_round_failed")
                 await _sleep_or_stop(stop, 0.5)
     finally:
+        if probe_runner is not None:
+            await probe_runner.cleanup()
         await redis.aclose()
         log.info("scheduler_stopped")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -49,6 +50,7 @@ class WebhookDispatcher:
         self.redis, self.scripts, self.keys, self.settings = redis, scripts, keys, settings
         self.view = view  # async (TaskRecord) -> dict: the §4 task object; default: TaskRecord.to_api
         self.session: aiohttp.ClientSession | None = None
+        self.on_result: Callable[[str], None] | None = None  # metrics hook: one call per attempt
 
     async def _session(self) -> aiohttp.ClientSession:
         if self.session is None:
@@ -195,6 +197,8 @@ class WebhookDispatcher:
             ],
             args=[now_ms, delivery_id, task_id, result, seq, retry_at, json.dumps(record)],
         )
+        if self.on_result is not None:
+            self.on_result(result)
         log.info(
             "webhook_attempted",
             task_id=task_id,

@@ -15,6 +15,8 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import functools
+
     from taskgate.process import run_role
     from taskgate.settings import Settings
     from taskgate.worker.runner import run_worker
@@ -22,4 +24,4 @@ def _run(args: argparse.Namespace) -> int:
     settings = Settings()
     if args.max_jobs:
         settings = settings.model_copy(update={"worker_max_jobs": args.max_jobs})
-    return run_role(run_worker, settings)
+    return run_role(functools.partial(run_worker, probes=True), settings)

@@ -9,6 +9,9 @@ from typing import Any
 import aiohttp
 import structlog
 
+from taskgate.metrics.probes import Liveness, create_probe_app, serve_probes
+from taskgate.metrics.process import ProcessMetrics
+from taskgate.metrics.tasks import observe_attempt
 from taskgate.pool.health import AccountHealth
 from taskgate.providers import build_provider
 from taskgate.providers.base import Provider
@@ -27,11 +30,32 @@ PROVIDER_NAMES = ("sim", "goapi")
 async def run_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
     """The arq job that dispatch enqueues (from Lua): run one attempt of one task."""
     runner: TaskRunner = ctx["runner"]
+    services: Services = ctx["services"]
+    metrics: ProcessMetrics = ctx["metrics"]
     with structlog.contextvars.bound_contextvars(task_id=task_id, attempt=attempt):
-        return await runner.run(task_id, int(attempt))
+        metrics.jobs_in_flight.inc()
+        try:
+            # nothing may come between the job's start and runner.run: a cancellation there would
+            # skip the hand-back; the attempt is observed once it has ended
+            result = await runner.run(task_id, int(attempt))
+        finally:
+            metrics.jobs_in_flight.dec()
+        await _observe(observe_attempt(services.redis, services.keys, metrics, task_id, int(attempt), result))
+        return result
 
 
-def build_worker(settings: Settings, services: Services, providers: dict[str, Provider]) -> WakeWorker:
+async def _observe(observation: Any) -> None:
+    """Metrics never fail a job: a failed read only loses one observation."""
+    try:
+        await observation
+    except Exception:
+        log.warning("metrics_observation_failed", exc_info=True)
+
+
+def build_worker(settings: Settings, services: Services, providers: dict[str, Provider],
+                 metrics: ProcessMetrics | None = None) -> WakeWorker:
+    metrics = metrics if metrics is not None else ProcessMetrics("worker")
+    metrics.max_jobs.set(settings.worker_max_jobs)
     health = AccountHealth(services.redis, services.scripts, services.keys, settings)
     runner = TaskRunner(services.tasks, services.accounts, providers, settings, health)
     return WakeWorker(
@@ -47,18 +71,26 @@ def build_worker(settings: Settings, services: Services, providers: dict[str, Pr
         max_tries=1,  # a lost attempt is recovered by its lease, not by arq re-running the job
         poll_delay=settings.worker_poll_delay_s,
         handle_signals=False,
-        ctx={"runner": runner, "services": services},
+        ctx={"runner": runner, "services": services, "metrics": metrics},
         health_check_interval=60,
     )
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+async def run_worker(settings: Settings, stop: asyncio.Event, *, probes: bool = False) -> None:
+    """Run until ``stop``; with ``probes`` serve /metrics, /healthz, /readyz on the worker probe port."""
     services = await build_services(settings, "worker", stop)
     session = aiohttp.ClientSession()
     providers = {name: build_provider(name, session, settings.upstream_timeout_s) for name in PROVIDER_NAMES}
-    worker = build_worker(settings, services, providers)
+    metrics = ProcessMetrics("worker")
+    worker = build_worker(settings, services, providers, metrics)
     main = asyncio.create_task(worker.async_run())
-    background = [asyncio.create_task(t) for t in _background(settings, services, providers, stop)]
+    background = [asyncio.create_task(t) for t in _background(settings, services, providers, stop, metrics)]
+    probe_runner = None
+    if probes and settings.worker_probe_port:
+        liveness = Liveness(settings.liveness_stale_s)
+        background.append(asyncio.create_task(_beat_while_running(liveness, main)))
+        probe_runner = await serve_probes(create_probe_app(metrics, liveness, services.redis),
+                                          settings.probe_host, settings.worker_probe_port)
     log.info("worker_started", max_jobs=settings.worker_max_jobs)
     try:
         stopped = asyncio.create_task(stop.wait())
@@ -77,14 +109,24 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         if arq_pool is not None:
             await close_sentinels(arq_pool)
         await session.close()
+        if probe_runner is not None:
+            await probe_runner.cleanup()
         await services.close()
         log.info("worker_stopped")
 
 
+async def _beat_while_running(liveness: Liveness, main: asyncio.Task[None]) -> None:
+    """Liveness of a worker: arq's job loop is still running and this event loop is not blocked."""
+    while not main.done():
+        liveness.beat()
+        await asyncio.sleep(1.0)
+
+
 def _background(settings: Settings, services: Services, providers: dict[str, Provider],
-                stop: asyncio.Event) -> list[Any]:
+                stop: asyncio.Event, metrics: ProcessMetrics) -> list[Any]:
     webhooks = WebhookDispatcher(services.redis, services.scripts, services.keys, settings,
                                  view=services.tasks.view)
+    webhooks.on_result = lambda result: metrics.webhook_deliveries.labels(result).inc()
     return [webhooks.run_forever(stop), _probe_loop(settings, services, providers, stop)]
 
 

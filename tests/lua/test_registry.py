@@ -63,6 +63,7 @@ def test_lua_built_keys_match_keys_module():
         f"{b}:user_leases:u1": keys.user_leases("u1"),
         f"{b}:account:a1": keys.account("a1"),
         f"{b}:account_leases:a1": keys.account_leases("a1"),
+        f"{b}:account_failures:a1": keys.account_failures("a1"),  # read_cluster.lua
         f"{b}:account_mode_leases:a1:relax": keys.account_mode_leases("a1", "relax"),
         f"{b}:account_daily:a1:20270115": keys.account_daily("a1", "20270115"),
         f"{b}:avail:u1#backup:midjourney:fast": keys.avail("u1#backup", "midjourney", "fast"),

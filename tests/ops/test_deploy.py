@@ -54,8 +54,9 @@ def test_dockerfile_installs_the_package_and_runs_the_cli() -> None:
 def test_k8s_has_a_deployment_per_role_config_secret_service_and_scaler() -> None:
     docs = [doc for path in sorted((DEPLOY / "k8s").glob("*.yaml")) for doc in read(path).split("\n---\n")]
     kinds = [re.search(r"^kind: (\w+)$", doc, re.MULTILINE)[1] for doc in docs]  # type: ignore[index]
-    assert sorted(kinds) == ["ConfigMap", "Deployment", "Deployment", "Deployment", "ScaledObject",
-                             "Secret", "Service"]
+    assert sorted(kinds) == ["ConfigMap", "Deployment", "Deployment", "Deployment", "Kustomization",
+                             "PodDisruptionBudget", "PodDisruptionBudget", "PodDisruptionBudget",
+                             "ScaledObject", "Secret", "Service"]
     roles = sorted(re.findall(r'args: \["(\w+)"\]', "\n".join(docs)))
     assert roles == ["api", "scheduler", "worker"]
     assert all("namespace:" not in doc.split("spec:", 1)[0] for doc in docs)  # namespace-less

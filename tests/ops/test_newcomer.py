@@ -191,7 +191,7 @@ def readme_admin_examples() -> list[list[str]]:
     blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), re.S)
     lines = [line.split("#")[0].strip() for block in blocks for line in block.splitlines()]
     runnable = [line for line in lines if line.startswith("taskgate admin ")
-                and not re.search(r"[|\[\]]|USER_ID|ACCOUNT_ID|KEY\b|URL\b|\bN\b", line)]
+                and not re.search(r"[|\[\]]|\b[A-Z]+_ID\b|KEY\b|URL\b|\bN\b", line)]
     return [line.split()[1:] for line in runnable]
 
 

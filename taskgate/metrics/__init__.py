@@ -1,0 +1,1 @@
+"""Operator metrics: cluster state read from Redis at scrape time and per-process counters."""
