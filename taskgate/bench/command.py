@@ -13,6 +13,9 @@ BENCHMARKS = {
     "scheduler": "taskgate.bench.scheduler",
     "throughput": "taskgate.bench.throughput",
     "chaos": "taskgate.bench.chaos",
+    "pipeline": "taskgate.bench.pipeline",
+    "inflight": "taskgate.bench.inflight",
+    "api": "taskgate.bench.api",
 }
 
 
