@@ -43,24 +43,6 @@ class CountingProvider:
         await self.inner.probe(access)
 
 
-class RenewCounter:
-    """Counts lease renewal calls of a TaskService (one script call renews one task's lease)."""
-
-    def __init__(self, tasks: Any) -> None:
-        self.calls = 0
-        inner = tasks.renew
-
-        async def counted(task_id: str, attempt: int) -> bool:
-            self.calls += 1
-            return bool(await inner(task_id, attempt))
-
-        setattr(tasks, "renew", counted)  # noqa: B010 - instance-level wrap, bench only
-
-    def counters(self, runner: TaskRunner) -> tuple[int, int]:
-        """(renewal script calls, task leases renewed) so far."""
-        return self.calls, self.calls
-
-
 async def run_probed_worker(
     settings: Settings, sample_s: float, wait_go: Callable[[], Awaitable[float]]
 ) -> None:
@@ -70,7 +52,6 @@ async def run_probed_worker(
         n: CountingProvider(build_provider(n, session, settings.upstream_timeout_s)) for n in PROVIDER_NAMES
     }
     providers: dict[str, Provider] = dict(counted)
-    renewals = RenewCounter(services.tasks)
     worker = build_worker(settings, services, providers)
     runner: TaskRunner = worker.ctx["runner"]
     webhooks = WebhookDispatcher(
@@ -80,7 +61,7 @@ async def run_probed_worker(
     stop = asyncio.Event()
     loops = [asyncio.create_task(worker.async_run()), asyncio.create_task(webhooks.run_forever(stop))]
     while True:
-        calls, renewed = renewals.counters(runner)
+        calls, renewed = runner.leases.stats.calls, runner.leases.stats.renewed
         sample: dict[str, Any] = {
             "t": time.time(),
             "cpu_s": time.process_time(),

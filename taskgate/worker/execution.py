@@ -28,6 +28,7 @@ from taskgate.providers.base import (
 from taskgate.settings import Settings
 from taskgate.tasks.record import TaskRecord
 from taskgate.tasks.service import TaskService
+from taskgate.worker.leases import LeaseKeeper
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +59,7 @@ class TaskRunner:
     ) -> None:
         self.tasks, self.accounts, self.providers, self.settings = tasks, accounts, providers, settings
         self.health = health
+        self.leases = LeaseKeeper(tasks.scripts, tasks.keys, settings)  # batched renewal
         self._access_cache: dict[str, tuple[float, AccountAccess]] = {}
 
     async def run(self, task_id: str, attempt: int) -> str:
@@ -67,10 +69,9 @@ class TaskRunner:
             return "stale"
         access = await self._access(task.account_id)
         run = Attempt(task, access, self.providers[access.provider])
-        cancelled = asyncio.Event()
-        renewer = asyncio.create_task(self._renew_loop(task_id, attempt, cancelled))
+        lease = self.leases.hold(task_id, attempt)
         try:
-            return await self._drive(run, cancelled)
+            return await self._drive(run, lease.cancelled)
         except StaleAttempt:
             log.warning("attempt_fenced_off", task_id=task_id, attempt=attempt)
             return "stale"
@@ -78,8 +79,7 @@ class TaskRunner:
             await asyncio.shield(self._hand_back(task_id, attempt))
             raise
         finally:
-            renewer.cancel()
-            await asyncio.gather(renewer, return_exceptions=True)
+            self.leases.release(lease)
 
     async def _access(self, account_id: str) -> AccountAccess:
         """Credentials, cached briefly: they change rarely and are read for every attempt."""
@@ -197,18 +197,6 @@ class TaskRunner:
             await run.provider.cancel(run.access, run.task.upstream_id)
         except ProviderError as exc:
             log.warning("upstream_cancel_failed", task_id=run.task.task_id, error=str(exc))
-
-    async def _renew_loop(self, task_id: str, attempt: int, cancelled: asyncio.Event) -> None:
-        while True:
-            await asyncio.sleep(self.settings.renew_interval_s)
-            try:
-                if await self.tasks.renew(task_id, attempt):
-                    cancelled.set()
-            except StaleAttempt:
-                log.warning("lease_lost", task_id=task_id, attempt=attempt)
-                return
-            except Exception:
-                log.exception("lease_renew_failed", task_id=task_id, attempt=attempt)
 
     async def _hand_back(self, task_id: str, attempt: int) -> None:
         try:
