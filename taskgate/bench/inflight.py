@@ -50,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--window", type=float, default=20.0, help="seconds to measure once all are in flight"
     )
+    parser.add_argument("--poll-cap", type=float, default=0.0,
+                        help="upstream polls/s per account per worker (0: no cap, the default here)")
     parser.add_argument("--redis-url", default=None, help="use this Redis instead of a throwaway one")
 
 
@@ -64,12 +66,14 @@ def run(args: argparse.Namespace) -> int:
 
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
     if args.redis_url:
-        return await measure(args.redis_url, args.tasks, args.duration, args.window)
+        return await measure(args.redis_url, args.tasks, args.duration, args.window, args.poll_cap)
     async with ThrowawayRedis() as server:
-        return await measure(server.url, args.tasks, args.duration, args.window)
+        return await measure(server.url, args.tasks, args.duration, args.window, args.poll_cap)
 
 
-async def measure(redis_url: str, n: int, duration_s: float, window_s: float) -> dict[str, Any]:
+async def measure(
+    redis_url: str, n: int, duration_s: float, window_s: float, poll_cap: float = 0
+) -> dict[str, Any]:
     sim_port = free_loopback_port()
     settings = Settings(
         redis_url=redis_url,
@@ -82,7 +86,9 @@ async def measure(redis_url: str, n: int, duration_s: float, window_s: float) ->
     procs: list[RoleProcess] = []
     try:
         user = await _seed(services, sim_port, n)
-        env = role_env(settings, worker_max_jobs=n + 64)
+        # the worker expects the simulator's real duration (adaptive polling plans around it)
+        env = role_env(settings, worker_max_jobs=n + 64, sim_latency_fast_s=duration_s,
+                       upstream_polls_per_s_per_account=poll_cap)
         request = {
             "model": "midjourney",
             "task_type": "imagine",

@@ -118,7 +118,10 @@ async def _taskgate_run(
     procs: list[RoleProcess] = []
     try:
         users = await _seed(services, sim_port, n_users)
-        env = role_env(settings, worker_max_jobs=500, upstream_poll_interval_s=0.005)
+        env = role_env(
+            settings, worker_max_jobs=500, upstream_poll_interval_s=0.005, sim_latency_fast_s=0,
+            upstream_polls_per_s_per_account=0,  # one account serves every task here
+        )
         request = {
             "model": "midjourney",
             "task_type": "imagine",

@@ -29,10 +29,10 @@ from taskgate.settings import Settings
 from taskgate.tasks.record import TaskRecord
 from taskgate.tasks.service import TaskService
 from taskgate.worker.leases import LeaseKeeper
+from taskgate.worker.polling import Polling
 
 log = structlog.get_logger(__name__)
 
-MAX_POLL_INTERVAL_S = 1.0
 TRANSIENT_POLL_ERRORS = 5
 ACCESS_CACHE_S = 5.0  # consecutive poll failures before the attempt is given up
 
@@ -60,6 +60,7 @@ class TaskRunner:
         self.tasks, self.accounts, self.providers, self.settings = tasks, accounts, providers, settings
         self.health = health
         self.leases = LeaseKeeper(tasks.scripts, tasks.keys, settings)  # batched renewal
+        self.polling = Polling(settings)  # adaptive poll intervals, per-account poll cap
         self._access_cache: dict[str, tuple[float, AccountAccess]] = {}
 
     async def run(self, task_id: str, attempt: int) -> str:
@@ -94,8 +95,9 @@ class TaskRunner:
     async def _drive(self, run: Attempt, cancelled: asyncio.Event) -> str:
         task = run.task
         try:
+            resumed = bool(task.upstream_id)
             upstream_id = task.upstream_id or await self._submit(run)
-            status = await self._poll_until_done(run, upstream_id, cancelled)
+            status = await self._poll_until_done(run, upstream_id, cancelled, resumed)
         except UserCancelled:
             if task.upstream_id or run.task.upstream_id:
                 await self._cancel_upstream(run)
@@ -142,10 +144,12 @@ class TaskRunner:
         return upstream_id
 
     async def _poll_until_done(
-        self, run: Attempt, upstream_id: str, cancelled: asyncio.Event
+        self, run: Attempt, upstream_id: str, cancelled: asyncio.Event, resumed: bool
     ) -> UpstreamStatus:
-        interval, failures, last_progress = self.settings.upstream_poll_interval_s, 0, -1
+        schedule = self.polling.schedule(run.access.provider, run.task.model, run.task.lane)
+        delay, failures, last_progress = schedule.first_delay(resumed), 0, -1
         while True:
+            await self.polling.wait(run.access.account_id, delay, cancelled)
             if cancelled.is_set():
                 raise UserCancelled
             try:
@@ -164,8 +168,7 @@ class TaskRunner:
                     run.task.task_id, run.task.attempt, progress=status.progress, notify=True
                 ):
                     raise UserCancelled
-            await asyncio.sleep(interval)
-            interval = min(interval * 1.5, MAX_POLL_INTERVAL_S)
+            delay = schedule.next_delay(asyncio.get_running_loop().time())
 
     async def _finish_error(self, run: Attempt, exc: ProviderError) -> str:
         task = run.task
