@@ -98,13 +98,24 @@ class TaskService:
                 lane=str(lane),
                 pool=str(pool),
             )
-        return await self.get(user.user_id, created_id)
+        return await self.get(user.user_id, created_id, user=user)
 
-    async def get(self, user_id: str, task_id: str) -> dict[str, Any]:
-        record = await self.load(task_id)
+    async def get(self, user_id: str, task_id: str, *, user: UserRecord | None = None) -> dict[str, Any]:
+        """The customer's view of one task, read in one round trip (task, user, running count)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(self.keys.task(task_id))
+        pipe.zcard(self.keys.user_leases(user_id))
+        if user is None:
+            pipe.hgetall(self.keys.user(user_id))
+        raw, running, *raw_user = await pipe.execute()
+        record = TaskRecord.from_hash(_decoded(raw)) if raw else None
         if record is None or record.user_id != user_id:
             raise NotFound("task", task_id)
-        return await self.view(record)
+        if user is None:
+            if not raw_user[0]:
+                raise NotFound("task", task_id)
+            user = UserRecord.from_hash(_decoded(raw_user[0]))
+        return self._to_api(record, user, int(running))
 
     async def list(self, user_id: str, *, page: int, size: int) -> tuple[builtins.list[dict[str, Any]], int]:
         user = await self.users.get(user_id)
@@ -267,12 +278,22 @@ class TaskService:
 
     async def view(self, record: TaskRecord) -> dict[str, Any]:
         user = await self.users.get(record.user_id)
-        plan = self.catalogue.plan(user.plan)
-        staged = False
+        running = 0
         if record.status == TaskStatus.PENDING and record.pool == Pool.PPU:
-            staged = int(await self.redis.zcard(self.keys.user_leases(record.user_id))) >= plan.concurrency
+            running = int(await self.redis.zcard(self.keys.user_leases(record.user_id)))
+        return self._to_api(record, user, running)
+
+    def _to_api(self, record: TaskRecord, user: UserRecord, running: int) -> dict[str, Any]:
+        """``running``: the user's PPU tasks processing now (a pending PPU task is staged at the cap)."""
+        plan = self.catalogue.plan(user.plan)
+        pending_ppu = record.status == TaskStatus.PENDING and record.pool == Pool.PPU
+        staged = pending_ppu and running >= plan.concurrency
         return record.to_api(staged=staged, show_progress="task_progress" in plan.features)
 
     async def _now_ms(self) -> int:
         sec, usec = await self.redis.time()
         return int(sec) * 1000 + int(usec) // 1000
+
+
+def _decoded(raw: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in raw.items()}
