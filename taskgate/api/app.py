@@ -10,7 +10,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from redis.exceptions import RedisError
 
-from taskgate.api import admin_routes, routes
+from taskgate.api import admin_routes, callback_routes, routes
 from taskgate.api.auth import APP_SETTINGS
 from taskgate.api.envelope import error, ok
 from taskgate.api.gauges import refresh_gauges, register_gauges
@@ -67,6 +67,7 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     app.cleanup_ctx.append(lifecycle)
     app.add_routes(routes.routes)
     app.add_routes(admin_routes.routes)
+    app.add_routes(callback_routes.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

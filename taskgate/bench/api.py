@@ -62,7 +62,7 @@ async def measure(redis_url: str, seconds: float, connections: int, loadgens: in
         redis_url=redis_url, key_prefix=f"bench-{uuid.uuid4().hex[:8]}", api_port=port, log_level="WARNING"
     )
     services = await build_services(settings)
-    api = await _start_api(settings)
+    api = await start_api(settings)
     procs: list[RoleProcess] = []
     try:
         keys = [
@@ -103,8 +103,9 @@ async def measure(redis_url: str, seconds: float, connections: int, loadgens: in
     }
 
 
-async def _start_api(settings: Settings) -> asyncio.subprocess.Process:
-    env = role_env(settings, api_port=settings.api_port, api_host="127.0.0.1")
+async def start_api(settings: Settings, **extra: Any) -> asyncio.subprocess.Process:
+    """``taskgate api`` in its own process on ``settings.api_port`` (``extra``: more settings)."""
+    env = role_env(settings, api_port=settings.api_port, api_host="127.0.0.1", **extra)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

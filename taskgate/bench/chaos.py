@@ -8,6 +8,7 @@ acknowledged task; one shared account, so a resumed attempt must reuse its job),
 (10 ms samples where a user's PPU slots exceed its plan cap or an account's exceed its capacity),
 ``leaked_slots`` (slot leases left at rest), ``money_errors`` (users/units with frozen != 0 at rest
 or broken conservation), ``faults``, ``recovery_p99_ms`` (fault -> next completion), ``wall_s``.
+``upstream_callbacks`` {sent, lost, failed}: the simulator's callbacks (scenario ``callbacks``).
 Every lost / double / violation / leak / money figure must be 0."""
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from taskgate.settings import Settings
 PLANS = {"free": 3, "developer": 9, "premium": 30}
 ACCOUNT_CAPACITY = 20
 FIRST_FAULT_S = 0.5
+CALLBACK_PROMPTS = ("", " [sim callback=lost]", " [sim callback=duplicate]")  # by task number, in "callbacks"
 ZERO_FIGURES = (
     "webhook_lost",
     "webhook_order_violations",
@@ -80,8 +82,15 @@ async def pause_redis(c: Cluster, rng: random.Random) -> None:
     c.redis.signal(signal.SIGCONT)
 
 
+async def kill_worker_or_api(c: Cluster, rng: random.Random) -> None:
+    """Callbacks sent while the API is down are lost; a killed worker's attempts resume elsewhere."""
+    await (kill_api if rng.random() < 0.5 else kill_worker)(c, rng)
+
+
 # name -> (schedulers, workers, fault, seconds between faults)
 SCENARIOS: dict[str, tuple[int, int, Fault, float]] = {
+    # upstream callbacks on; a third of them lost, a third sent twice (CALLBACK_PROMPTS)
+    "callbacks": (1, 2, kill_worker_or_api, 2.0),
     "kill_worker": (1, 3, kill_worker, 2.0),
     "kill_scheduler": (3, 2, kill_scheduler, 3.0),
     "kill_api": (1, 2, kill_api, 2.0),
@@ -118,7 +127,7 @@ async def run_all(names: list[str], n_tasks: int, seed: int) -> dict[str, dict[s
 
 async def run_scenario(name: str, n_tasks: int, seed: int) -> dict[str, Any]:
     schedulers, workers, fault, every_s = SCENARIOS[name]
-    cluster = Cluster(schedulers=schedulers, workers=workers)
+    cluster = Cluster(schedulers=schedulers, workers=workers, callbacks=name == "callbacks")
     rng = random.Random(seed)
     started = time.perf_counter()
     try:
@@ -167,7 +176,8 @@ async def _drive(
         await receiver.start()
     try:
         async with aiohttp.ClientSession() as http:
-            acknowledged = await _submit(http, cluster, users, n_tasks, receiver)
+            callbacks = name == "callbacks"
+            acknowledged = await _submit(http, cluster, users, n_tasks, receiver, callbacks=callbacks)
             final = await _wait_final(services, acknowledged, stop, timeout_s=max(120.0, n_tasks * 0.2))
         hooks = {"webhook_lost": 0, "webhook_order_violations": 0, "posts_after_410": 0}
         if receiver is not None:
@@ -189,6 +199,7 @@ async def _submit(
     users: dict[str, tuple[str, str]],
     n_tasks: int,
     receiver: ChaosReceiver | None = None,
+    callbacks: bool = False,
 ) -> list[str]:
     keys = [api_key for _, api_key in users.values()]
     sem = asyncio.Semaphore(16)
@@ -197,7 +208,10 @@ async def _submit(
         body = {
             "model": "midjourney",
             "task_type": "imagine",
-            "input": {"prompt": f"chaos {i} [sim duration=0.3]", "process_mode": "fast"},
+            "input": {
+                "prompt": f"chaos {i} [sim duration=0.3]" + _callback_prompt(i, callbacks),
+                "process_mode": "fast",
+            },
         }
         if receiver is not None:
             body["config"] = {"webhook_config": {"endpoint": receiver.url(i), "secret": HOOK_SECRET}}
@@ -223,6 +237,10 @@ async def _submit(
 
     results = await asyncio.gather(*(one(i) for i in range(n_tasks)))
     return [r for r in results if r is not None]
+
+
+def _callback_prompt(i: int, callbacks: bool) -> str:
+    return CALLBACK_PROMPTS[i % len(CALLBACK_PROMPTS)] if callbacks else ""
 
 
 async def _inject(
@@ -335,6 +353,7 @@ async def _figures(
         "money_errors": money_errors,
         "faults": len(fault_times),
         "recovery_p99_ms": round(percentile(recovery, 99) or 0, 1),
+        "upstream_callbacks": {k: int(sim.get(f"callbacks_{k}", 0)) for k in ("sent", "lost", "failed")},
     }
 
 

@@ -52,7 +52,9 @@ class Proc:
 
 
 class Cluster:
-    def __init__(self, *, schedulers: int = 1, workers: int = 2, lease_ms: int = 2000) -> None:
+    def __init__(
+        self, *, schedulers: int = 1, workers: int = 2, lease_ms: int = 2000, callbacks: bool = False
+    ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="taskgate-chaos-"))
         self.redis_port, self.api_port, self.sim_port = (free_loopback_port() for _ in range(3))
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
@@ -73,6 +75,11 @@ class Cluster:
             "TASKGATE_MAX_ATTEMPTS": "50",
             "TASKGATE_WEBHOOK_TIMEOUT_S": "1.5",
         }
+        if callbacks:  # the simulator calls the API back; polling is the safety net
+            self.env |= {
+                "TASKGATE_CALLBACK_BASE_URL": self.api_url,
+                "TASKGATE_CALLBACK_SECRET": "chaos-callback",
+            }
         py = [sys.executable, "-m", "taskgate"]
         binary = shutil.which("redis-server") or "redis-server"
         self.redis = Proc(

@@ -7,11 +7,13 @@ renewals) are read over a window.
 
 JSON keys: ``benchmark`` "inflight", ``tasks``, ``duration_s``, ``window_s`` (measured), ``held``
 (tasks the worker ran at once), ``all_in_flight`` (whether the window saw every task in flight),
+``callbacks`` (whether the simulator called back; else polling only), ``poll_cap``,
 ``worker_core_pct`` (CPU of the worker process over the window, % of one core),
 ``cpu_us_per_task_s`` (worker CPU microseconds per second per in-flight task), ``polls_per_s``,
 ``lease_renewals_per_s`` (task leases renewed), ``lease_renew_calls_per_s`` (script calls),
-``callback_latency_ms`` {p50, p99} or null when the upstream has no callbacks, ``ramp_s`` (go to all
-submitted)."""
+``callback_latency_ms`` {p50, p99} or null without callbacks: with every task in flight,
+``PROBES`` more tasks of 1 s are run, each measured from its upstream end (dispatched + 1 s,
+an upper bound) to its task's end, ``ramp_s`` (go to all submitted)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from taskgate.bench.api import start_api
 from taskgate.bench.procs import (
     RoleProcess,
     go_all,
@@ -35,6 +38,7 @@ from taskgate.bench.procs import (
     stop_process,
 )
 from taskgate.bench.redis_proc import ThrowawayRedis
+from taskgate.bench.report import percentile
 from taskgate.devserver import free_loopback_port
 from taskgate.models import Lane
 from taskgate.pool.registry import AccountSpec
@@ -42,6 +46,8 @@ from taskgate.services import build_services
 from taskgate.settings import Settings
 
 ACCOUNT_CAPACITY_MAX = 10_000
+PROBES = 50  # 1 s tasks that measure callback latency while the others are in flight
+CALLBACK_SECRET = "bench-callback-secret"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,8 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--window", type=float, default=20.0, help="seconds to measure once all are in flight"
     )
-    parser.add_argument("--poll-cap", type=float, default=0.0,
-                        help="upstream polls/s per account per worker (0: no cap, the default here)")
+    parser.add_argument(
+        "--poll-cap",
+        type=float,
+        default=0.0,
+        help="upstream polls/s per account per worker (0: no cap, the default here)",
+    )
+    parser.add_argument("--callbacks", action="store_true", help="the simulator calls back (an API receives)")
     parser.add_argument("--redis-url", default=None, help="use this Redis instead of a throwaway one")
 
 
@@ -66,50 +77,107 @@ def run(args: argparse.Namespace) -> int:
 
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
     if args.redis_url:
-        return await measure(args.redis_url, args.tasks, args.duration, args.window, args.poll_cap)
+        return await measure(
+            args.redis_url, args.tasks, args.duration, args.window, args.poll_cap, args.callbacks
+        )
     async with ThrowawayRedis() as server:
-        return await measure(server.url, args.tasks, args.duration, args.window, args.poll_cap)
+        return await measure(
+            server.url, args.tasks, args.duration, args.window, args.poll_cap, args.callbacks
+        )
+
+
+def _request(duration_s: float) -> dict[str, Any]:
+    return {
+        "model": "midjourney",
+        "task_type": "imagine",
+        "config": {"service_mode": "private"},
+        "input": {"prompt": f"inflight [sim duration={duration_s}]", "process_mode": "fast"},
+    }
 
 
 async def measure(
-    redis_url: str, n: int, duration_s: float, window_s: float, poll_cap: float = 0
+    redis_url: str,
+    n: int,
+    duration_s: float,
+    window_s: float,
+    poll_cap: float = 0,
+    with_callbacks: bool = False,
 ) -> dict[str, Any]:
-    sim_port = free_loopback_port()
+    sim_port, api_port = free_loopback_port(), free_loopback_port()
     settings = Settings(
         redis_url=redis_url,
         key_prefix=f"bench-{uuid.uuid4().hex[:8]}",
         sim_port=sim_port,
+        api_port=api_port,
         log_level="WARNING",
     )
+    extra: dict[str, Any] = {}
+    if with_callbacks:
+        extra = {"callback_base_url": f"http://127.0.0.1:{api_port}", "callback_secret": CALLBACK_SECRET}
     sim = await start_sim_process(sim_port)
+    api = await start_api(settings, **extra) if with_callbacks else None
     services = await build_services(settings)
     procs: list[RoleProcess] = []
     try:
-        user = await _seed(services, sim_port, n)
+        user = await _seed(services, sim_port, n + PROBES)
         # the worker expects the simulator's real duration (adaptive polling plans around it)
-        env = role_env(settings, worker_max_jobs=n + 64, sim_latency_fast_s=duration_s,
-                       upstream_polls_per_s_per_account=poll_cap)
-        request = {
-            "model": "midjourney",
-            "task_type": "imagine",
-            "config": {"service_mode": "private"},
-            "input": {"prompt": f"inflight [sim duration={duration_s}]", "process_mode": "fast"},
-        }
+        env = role_env(
+            settings,
+            worker_max_jobs=n + PROBES + 64,
+            sim_latency_fast_s=duration_s,
+            upstream_polls_per_s_per_account=poll_cap,
+            **extra,
+        )
         procs = await start_all(
             [
                 ("worker", {"sample_s": 0.5}, env),
                 ("scheduler", {}, env),
-                ("producer", {"users": [user], "request": request, "total": n}, env),
+                ("producer", {"users": [user], "request": _request(duration_s), "total": n}, env),
             ]
         )
         started = go_all(procs)
-        return await _observe(procs[0], started, n, duration_s, window_s)
+        result = await _observe(procs[0], started, n, duration_s, window_s)
+        result |= {"callbacks": with_callbacks, "poll_cap": poll_cap}
+        if with_callbacks:
+            result["callback_latency_ms"] = await _probe_latency(services, user, env)
+        return result
     finally:
         await kill_all(procs)
         await stop_process(sim)
+        if api is not None:
+            await stop_process(api)
         async for key in services.redis.scan_iter(match=services.keys.pattern(), count=1000):
             await services.redis.delete(key)
         await services.close()
+
+
+async def _probe_latency(services: Any, user: str, env: dict[str, str]) -> dict[str, Any]:
+    """Run PROBES 1 s tasks beside the ones in flight; each one's end minus its upstream end."""
+    before = set(await services.redis.zrange(services.keys.user_tasks(user), 0, -1))
+    producers = await start_all(
+        [("producer", {"users": [user], "request": _request(1.0), "total": PROBES}, env)]
+    )
+    try:
+        go_all(producers)
+        await producers[0].result()
+    finally:
+        await kill_all(producers)
+    ids = [
+        i.decode()
+        for i in await services.redis.zrange(services.keys.user_tasks(user), 0, -1)
+        if i not in before
+    ]
+    rows: list[Any] = []
+    for _ in range(1200):
+        pipe = services.redis.pipeline(transaction=False)
+        for task_id in ids:
+            pipe.hmget(services.keys.task(task_id), ["status", "dispatched_ms", "ended_ms"])
+        rows = await pipe.execute()
+        if all(r[0] in (b"completed", b"failed") for r in rows):
+            break
+        await asyncio.sleep(0.05)
+    late = [int(r[2]) - int(r[1]) - 1000 for r in rows if r[2] and r[1]]
+    return {"p50": percentile(late, 50), "p99": percentile(late, 99), "probes": len(late)}
 
 
 async def _seed(services: Any, sim_port: int, n: int) -> str:

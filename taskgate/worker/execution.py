@@ -28,6 +28,7 @@ from taskgate.providers.base import (
 from taskgate.settings import Settings
 from taskgate.tasks.record import TaskRecord
 from taskgate.tasks.service import TaskService
+from taskgate.worker.callbacks import CallbackHub
 from taskgate.worker.leases import LeaseKeeper
 from taskgate.worker.polling import Polling
 
@@ -60,7 +61,8 @@ class TaskRunner:
         self.tasks, self.accounts, self.providers, self.settings = tasks, accounts, providers, settings
         self.health = health
         self.leases = LeaseKeeper(tasks.scripts, tasks.keys, settings)  # batched renewal
-        self.polling = Polling(settings)  # adaptive poll intervals, per-account poll cap
+        hub = CallbackHub(tasks.redis, tasks.keys)  # upstream callbacks, when configured
+        self.polling = Polling(settings, hub=hub)  # adaptive poll intervals, per-account poll cap
         self._access_cache: dict[str, tuple[float, AccountAccess]] = {}
 
     async def run(self, task_id: str, attempt: int) -> str:
@@ -81,6 +83,7 @@ class TaskRunner:
             raise
         finally:
             self.leases.release(lease)
+            self.polling.forget(task_id, attempt)
 
     async def _access(self, account_id: str) -> AccountAccess:
         """Credentials, cached briefly: they change rarely and are read for every attempt."""
@@ -129,6 +132,7 @@ class TaskRunner:
             mode=task.lane,
             input=task.input,
             idempotency_key=task.task_id,
+            callback_url=await self.polling.expect_callback(run.access.provider, task.task_id, task.attempt),
         )
         upstream_id = await run.provider.submit(run.access, request)
         run.task.upstream_id = upstream_id
@@ -146,10 +150,11 @@ class TaskRunner:
     async def _poll_until_done(
         self, run: Attempt, upstream_id: str, cancelled: asyncio.Event, resumed: bool
     ) -> UpstreamStatus:
-        schedule = self.polling.schedule(run.access.provider, run.task.model, run.task.lane)
+        t = run.task
+        schedule = self.polling.schedule(run.access.provider, t.model, t.lane, t.task_id, t.attempt)
         delay, failures, last_progress = schedule.first_delay(resumed), 0, -1
         while True:
-            await self.polling.wait(run.access.account_id, delay, cancelled)
+            await self.polling.wait(run.access.account_id, delay, cancelled, schedule.woken)
             if cancelled.is_set():
                 raise UserCancelled
             try:

@@ -39,11 +39,14 @@ def test_pipeline_bench_json_shape(redis_url: str, capsys: pytest.CaptureFixture
     assert r["arq_noop"]["jobs_per_s"] > 0
 
 
-def test_inflight_bench_json_shape(redis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    r = _bench(
-        capsys, "inflight", "--tasks", "10", "--duration", "4", "--window", "1", "--redis-url", redis_url
-    )
-    assert r["benchmark"] == "inflight" and r["tasks"] == 10 and r["held"] == 10
+@pytest.mark.parametrize("callbacks", [False, True])
+def test_inflight_bench_json_shape(
+    redis_url: str, capsys: pytest.CaptureFixture[str], callbacks: bool
+) -> None:
+    argv = ["--tasks", "10", "--duration", "4", "--window", "1", "--redis-url", redis_url]
+    r = _bench(capsys, "inflight", *argv, *(["--callbacks"] if callbacks else []))
+    assert r["benchmark"] == "inflight" and r["tasks"] == 10 and r["held"] >= 10
+    assert r["callbacks"] is callbacks
     assert set(r) >= {
         "worker_core_pct",
         "cpu_us_per_task_s",
@@ -54,6 +57,10 @@ def test_inflight_bench_json_shape(redis_url: str, capsys: pytest.CaptureFixture
         "all_in_flight",
         "window_s",
     }
+    if callbacks:
+        assert r["callback_latency_ms"]["probes"] == 50 and set(r["callback_latency_ms"]) >= {"p50", "p99"}
+    else:
+        assert r["callback_latency_ms"] is None
 
 
 def test_api_bench_json_shape(redis_url: str, capsys: pytest.CaptureFixture[str]) -> None:

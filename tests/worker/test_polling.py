@@ -124,12 +124,20 @@ async def _stack(settings: Settings, log: PollLog) -> AsyncIterator[Services]:
     await web.TCPSite(runner, "127.0.0.1", settings.sim_port).start()
     services = await build_services(settings)
     stop = asyncio.Event()
-    roles = [asyncio.create_task(run_scheduler(settings, stop)),
-             asyncio.create_task(run_worker(settings, stop))]
+    roles = [
+        asyncio.create_task(run_scheduler(settings, stop)),
+        asyncio.create_task(run_worker(settings, stop)),
+    ]
     try:
-        await services.accounts.add(AccountSpec(
-            owner="shared", provider="sim", base_url=f"http://127.0.0.1:{settings.sim_port}",
-            api_key=SecretStr("poll-test"), capacity=20))
+        await services.accounts.add(
+            AccountSpec(
+                owner="shared",
+                provider="sim",
+                base_url=f"http://127.0.0.1:{settings.sim_port}",
+                api_key=SecretStr("poll-test"),
+                capacity=20,
+            )
+        )
         yield services
     finally:
         stop.set()
@@ -141,8 +149,9 @@ async def _stack(settings: Settings, log: PollLog) -> AsyncIterator[Services]:
 async def _run_tasks(services: Services, n: int, prompt: str) -> list[str]:
     user_id, _ = await services.users.create("premium", wallets={"mj_quota": 10_000})
     user = await services.users.get(user_id)
-    req = CreateTaskRequest(model="midjourney", task_type="imagine",
-                            input={"prompt": prompt, "process_mode": "fast"})
+    req = CreateTaskRequest(
+        model="midjourney", task_type="imagine", input={"prompt": prompt, "process_mode": "fast"}
+    )
     ids = [str((await services.tasks.create(user, req))["task_id"]) for _ in range(n)]
     for _ in range(1500):
         records = [await services.tasks.load(i) for i in ids]
@@ -155,9 +164,15 @@ async def _run_tasks(services: Services, n: int, prompt: str) -> list[str]:
 
 @pytest.fixture
 def poll_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={
-        "sim_port": free_port(), "sim_latency_fast_s": 1.0, "upstream_poll_interval_s": 0.02,
-        "renew_interval_s": 0.2, "sweep_interval_s": 0.2})
+    return settings.model_copy(
+        update={
+            "sim_port": free_port(),
+            "sim_latency_fast_s": 1.0,
+            "upstream_poll_interval_s": 0.02,
+            "renew_interval_s": 0.2,
+            "sweep_interval_s": 0.2,
+        }
+    )
 
 
 async def test_worker_first_polls_at_half_the_expected_duration(poll_settings: Settings):
