@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tasks", type=int, default=1000, help="tasks to hold in flight (up to 20,000)")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds each task spends upstream")
     parser.add_argument(
-        "--window", type=float, default=20.0, help="seconds to measure once all are in flight"
+        "--window", type=float, default=0.0, help="most seconds measured (0: while every task is in flight)"
     )
     parser.add_argument(
         "--poll-cap",
@@ -211,7 +211,7 @@ async def _observe(
         sample = await worker.result()
     begin = sample
     first_end = (first_submit_at or float(begin["t"])) + duration_s
-    end_by = min(float(begin["t"]) + window_s, first_end - 0.5)
+    end_by = first_end - 0.5 if window_s <= 0 else min(float(begin["t"]) + window_s, first_end - 0.5)
     end, held = begin, int(begin["running"])
     while float(end["t"]) < end_by:
         end = await worker.result()
