@@ -14,8 +14,9 @@ import aiohttp
 from taskgate.bench.report import percentile
 
 
-async def drive(args: dict[str, Any]) -> dict[str, Any]:
-    """Args: ``url``, ``api_key``, ``connections``, ``seconds``, ``body`` (the create request)."""
+async def drive(args: dict[str, Any], on_create_done: Any = None) -> dict[str, Any]:
+    """Args: ``url``, ``api_key``, ``connections``, ``seconds``, ``body`` (the create request);
+    ``on_create_done()`` is called between the phases."""
     connections, seconds = int(args["connections"]), float(args["seconds"])
     headers = {"x-api-key": args["api_key"]}
     connector = aiohttp.TCPConnector(limit=connections)
@@ -24,6 +25,8 @@ async def drive(args: dict[str, Any]) -> dict[str, Any]:
         create = await _phase(connections, seconds, lambda: _create(http, args["url"], args["body"], ids))
         if not ids:
             raise RuntimeError("no task was created")
+        if on_create_done is not None:
+            on_create_done()
         read = await _phase(connections, seconds, lambda: _read(http, args["url"], random.choice(ids)))
     return {"create": create, "read": read}
 

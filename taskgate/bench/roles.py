@@ -103,7 +103,7 @@ async def loadgen(settings: Settings, args: dict[str, Any]) -> None:
     from taskgate.bench.loadgen import drive
 
     await wait_go()
-    emit(await drive(args))
+    emit(await drive(args, lambda: emit({"phase": "create_done"})))
 
 
 ROLES: dict[str, RoleMain] = {

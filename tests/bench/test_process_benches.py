@@ -69,3 +69,4 @@ def test_api_bench_json_shape(redis_url: str, capsys: pytest.CaptureFixture[str]
     for phase in ("create", "read"):
         assert r[phase]["statuses"].get("200", 0) > 0 and set(r[phase]["statuses"]) == {"200"}
         assert set(r[phase]["latency_ms"]) == {"p50", "p99"}
+        assert r[phase]["api_cpu_ms_per_request"] > 0
