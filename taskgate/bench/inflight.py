@@ -11,9 +11,9 @@ JSON keys: ``benchmark`` "inflight", ``tasks``, ``duration_s``, ``window_s`` (me
 ``worker_core_pct`` (CPU of the worker process over the window, % of one core),
 ``cpu_us_per_task_s`` (worker CPU microseconds per second per in-flight task), ``polls_per_s``,
 ``lease_renewals_per_s`` (task leases renewed), ``lease_renew_calls_per_s`` (script calls),
-``callback_latency_ms`` {p50, p99} or null without callbacks: with every task in flight,
-``PROBES`` more tasks of 1 s are run, each measured from its upstream end (dispatched + 1 s,
-an upper bound) to its task's end, ``ramp_s`` (go to all submitted)."""
+``callback_latency_ms`` {p50, p99} or null without callbacks: once every task is in flight (and
+before the window), ``PROBES`` more tasks of 1 s are run, each measured from its upstream end
+(dispatched + 1 s, an upper bound) to its task's end, ``ramp_s`` (go to all submitted)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ import json
 import math
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import SecretStr
@@ -136,11 +137,19 @@ async def measure(
             ]
         )
         started = go_all(procs)
-        result = await _observe(procs[0], started, n, duration_s, window_s)
-        result |= {"callbacks": with_callbacks, "poll_cap": poll_cap}
-        if with_callbacks:
-            result["callback_latency_ms"] = await _probe_latency(services, user, env)
-        return result
+        probes: dict[str, Any] = {}
+
+        async def run_probes() -> None:  # while every task is in flight
+            probes["latency"] = await _probe_latency(services, user, env)
+
+        result = await _observe(
+            procs[0], started, n, duration_s, window_s, run_probes if with_callbacks else None
+        )
+        return result | {
+            "callbacks": with_callbacks,
+            "poll_cap": poll_cap,
+            "callback_latency_ms": probes.get("latency"),
+        }
     finally:
         await kill_all(procs)
         await stop_process(sim)
@@ -198,9 +207,15 @@ async def _seed(services: Any, sim_port: int, n: int) -> str:
 
 
 async def _observe(
-    worker: RoleProcess, started: float, n: int, duration_s: float, window_s: float
+    worker: RoleProcess,
+    started: float,
+    n: int,
+    duration_s: float,
+    window_s: float,
+    before_window: Callable[[], Awaitable[None]] | None = None,
 ) -> dict[str, Any]:
-    """Wait for every task to be submitted, then read the worker's samples over the window."""
+    """Wait for every task to be submitted (then run ``before_window``), then read the worker's
+    samples over the window."""
     first_submit_at: float | None = None
     sample = await worker.result()
     while int(sample["submits"]) < n:
@@ -209,6 +224,11 @@ async def _observe(
         if time.time() - started > duration_s + 600:
             raise RuntimeError("the tasks did not all reach their upstream")
         sample = await worker.result()
+    if before_window is not None:
+        await before_window()
+        resumed_at = time.time()
+        while float(sample["t"]) < resumed_at:
+            sample = await worker.result()
     begin = sample
     first_end = (first_submit_at or float(begin["t"])) + duration_s
     end_by = first_end - 0.5 if window_s <= 0 else min(float(begin["t"]) + window_s, first_end - 0.5)

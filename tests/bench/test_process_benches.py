@@ -43,7 +43,8 @@ def test_pipeline_bench_json_shape(redis_url: str, capsys: pytest.CaptureFixture
 def test_inflight_bench_json_shape(
     redis_url: str, capsys: pytest.CaptureFixture[str], callbacks: bool
 ) -> None:
-    argv = ["--tasks", "10", "--duration", "4", "--window", "1", "--redis-url", redis_url]
+    duration = "10" if callbacks else "4"  # the probes run before the window, all in flight
+    argv = ["--tasks", "10", "--duration", duration, "--window", "1", "--redis-url", redis_url]
     r = _bench(capsys, "inflight", *argv, *(["--callbacks"] if callbacks else []))
     assert r["benchmark"] == "inflight" and r["tasks"] == 10 and r["held"] >= 10
     assert r["callbacks"] is callbacks
