@@ -21,7 +21,8 @@ routes = web.RouteTableDef()
 @routes.post(callbacks.ROUTE)
 async def upstream_callback(request: web.Request) -> web.Response:
     task_id, raw_attempt = request.match_info["task_id"], request.match_info["attempt"]
-    attempt = int(raw_attempt) if raw_attempt.isdigit() and len(raw_attempt) < 10 else -1
+    ascii_digits = raw_attempt.isascii() and raw_attempt.isdigit() and len(raw_attempt) < 10
+    attempt = int(raw_attempt) if ascii_digits else -1
     settings = request.app[APP_SETTINGS]
     if attempt < 0 or not callbacks.verify(settings, task_id, attempt, request.match_info["token"]):
         raise NotFound("callback", task_id)

@@ -143,6 +143,8 @@ async def test_callback_route_checks_the_attempt_secret(cb_settings: Settings, r
             assert await post(good.replace("/2/", "/1/")) == 404  # the token names attempt 2 only
             assert await post(good[:-1] + ("0" if good[-1] != "0" else "1")) == 404
             assert await post(good.replace("task-1", "task-2")) == 404
+            assert await post(good.replace("/2/", "/\u00b2/")) == 404  # a non-ASCII digit, not a 500
+            assert await post(good.replace("/2/", "/x/")) == 404
             await asyncio.sleep(0.1)
             assert not woken.is_set() and not other.is_set()  # nothing published for a bad token
             assert await post(good) == 200 and await post(good) == 200  # idempotent
