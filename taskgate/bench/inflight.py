@@ -221,8 +221,8 @@ async def _observe(
     while int(sample["submits"]) < n:
         if first_submit_at is None and int(sample["submits"]) > 0:
             first_submit_at = float(sample["t"])
-        if time.time() - started > duration_s + 600:
-            raise RuntimeError("the tasks did not all reach their upstream")
+        if float(sample["t"]) > (first_submit_at or started) + duration_s - 1:
+            break  # the first tasks end before the last are submitted: reported as not all in flight
         sample = await worker.result()
     if before_window is not None:
         await before_window()
