@@ -99,6 +99,14 @@ class Settings(BaseSettings):
     worker_shutdown_grace_s: float = 10.0  # on SIGTERM running attempts get this long, then are handed back
     upstream_poll_interval_s: float = 0.05
     upstream_timeout_s: float = 10.0
+    # adaptive polling (worker/polling.py): intervals follow data/durations.toml, within these bounds
+    upstream_poll_max_interval_s: float = 10.0
+    upstream_polls_per_s_per_account: float = 100.0  # per worker process; 0 = no cap
+    poll_durations_path: Path | None = None  # default: the durations.toml shipped in the package
+    # upstream callbacks (taskgate/callbacks.py): off unless both are set
+    callback_base_url: str = ""  # how upstreams reach this deployment's API, e.g. https://tg.example.com
+    callback_secret: SecretStr = SecretStr("")  # the same on every API replica and worker
+    callback_safety_poll_s: float = 30.0  # with callbacks, the slow safety poll's interval
 
     # --- webhooks (§7)
     webhook_allow_private: bool = False

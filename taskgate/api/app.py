@@ -10,7 +10,15 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from redis.exceptions import RedisError
 
-from taskgate.api import admin_routes, compat_routes, dashboard, openapi, routes, task_admin_routes
+from taskgate.api import (
+    admin_routes,
+    callback_routes,
+    compat_routes,
+    dashboard,
+    openapi,
+    routes,
+    task_admin_routes,
+)
 from taskgate.api.auth import APP_SETTINGS
 from taskgate.api.envelope import error, ok
 from taskgate.api.gauges import refresh_gauges, register_gauges
@@ -83,6 +91,7 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     app.cleanup_ctx.append(lifecycle)
     app.add_routes(routes.routes)
     app.add_routes(admin_routes.routes)
+    app.add_routes(callback_routes.routes)
     app.add_routes(task_admin_routes.routes)
     app.add_routes(dashboard.routes)
     app.add_routes(openapi.routes)

@@ -98,6 +98,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Operator overview (the dashboard's figures)", "admin", T, data=schemas.Overview
     ),
     ("GET", "/healthz"): Op("Liveness", "operations", data=schemas.Probe),
+    ("POST", "/callbacks/v1/upstream/{task_id}/{attempt}/{token}"): Op(
+        "An upstream says a job ended (the per-attempt token is the credential)", "operations"
+    ),
     ("GET", "/readyz"): Op("Readiness: Redis answers", "operations", data=schemas.Probe),
     ("GET", "/metrics"): Op("Prometheus metrics", "operations", content="text/plain"),
     ("GET", "/openapi.json"): Op("This document", "operations"),

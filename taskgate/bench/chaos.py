@@ -12,6 +12,7 @@ or broken conservation), ``faults``, ``recovery_p99_ms`` (fault -> next completi
 ``create_503`` / ``create_5xx`` (503 answers the clients retried / any other 5xx) and, for
 ``failover_redis`` (master SIGKILLed every N s, Sentinel promotes the replica, the old master comes
 back as a replica), ``failovers`` and ``min_replicas_ack`` (the durability option of the run).
+``upstream_callbacks`` {sent, lost, failed}: the simulator's callbacks (scenario ``callbacks``).
 Every lost / double / violation / leak / money figure must be 0."""
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from taskgate.settings import Settings
 PLANS = ("free", "developer", "premium")  # caps (S1) come from the catalogue
 ACCOUNT_CAPACITY = 20
 FIRST_FAULT_S = 0.5
+CALLBACK_PROMPTS = ("", " [sim callback=lost]", " [sim callback=duplicate]")  # by task number, in "callbacks"
 ZERO_FIGURES = (
     "acknowledged_lost",
     "webhook_lost",
@@ -92,8 +94,15 @@ async def failover_redis(c: Cluster, rng: random.Random) -> None:
     await asyncio.to_thread(c.sentinel.restart, killed)  # back as a replica of the new master
 
 
+async def kill_worker_or_api(c: Cluster, rng: random.Random) -> None:
+    """Callbacks sent while the API is down are lost; a killed worker's attempts resume elsewhere."""
+    await (kill_api if rng.random() < 0.5 else kill_worker)(c, rng)
+
+
 # name -> (schedulers, workers, fault, seconds between faults)
 SCENARIOS: dict[str, tuple[int, int, Fault, float]] = {
+    # upstream callbacks on; a third of them lost, a third sent twice (CALLBACK_PROMPTS)
+    "callbacks": (1, 2, kill_worker_or_api, 2.0),
     "kill_worker": (1, 3, kill_worker, 2.0),
     "kill_scheduler": (3, 2, kill_scheduler, 3.0),
     "kill_api": (1, 2, kill_api, 2.0),
@@ -142,7 +151,7 @@ async def run_scenario(name: str, n_tasks: int, seed: int, min_replicas_ack: int
     schedulers, workers, fault, every_s = SCENARIOS[name]
     sentinel = name in SENTINEL_SCENARIOS
     cluster = Cluster(schedulers=schedulers, workers=workers, seed=seed, sentinel=sentinel,
-                      min_replicas_ack=min_replicas_ack if sentinel else 0)
+                      min_replicas_ack=min_replicas_ack if sentinel else 0, callbacks=name == "callbacks")
     rng = random.Random(seed)
     started = time.perf_counter()
     try:
@@ -193,7 +202,8 @@ async def _drive(
     try:
         async with aiohttp.ClientSession() as http:
             codes: Counter[int] = Counter()
-            acknowledged = await _submit(http, cluster, users, n_tasks, codes, receiver)
+            callbacks = name == "callbacks"
+            acknowledged = await _submit(http, cluster, users, n_tasks, codes, receiver, callbacks=callbacks)
             final = await _wait_final(services, acknowledged, stop, timeout_s=max(120.0, n_tasks * 0.2))
         hooks = {"webhook_lost": 0, "webhook_order_violations": 0, "posts_after_410": 0}
         if receiver is not None:
@@ -218,6 +228,7 @@ async def _submit(
     n_tasks: int,
     codes: Counter[int],
     receiver: ChaosReceiver | None = None,
+    callbacks: bool = False,
 ) -> list[str]:
     keys = [api_key for _, api_key in users.values()]
     sem = asyncio.Semaphore(16)
@@ -226,7 +237,10 @@ async def _submit(
         body = {
             "model": "midjourney",
             "task_type": "imagine",
-            "input": {"prompt": f"chaos {i} [sim duration=0.3]", "process_mode": "fast"},
+            "input": {
+                "prompt": f"chaos {i} [sim duration=0.3]" + _callback_prompt(i, callbacks),
+                "process_mode": "fast",
+            },
         }
         if receiver is not None:
             body["config"] = {"webhook_config": {"endpoint": receiver.url(i), "secret": HOOK_SECRET}}
@@ -253,6 +267,10 @@ async def _submit(
 
     results = await asyncio.gather(*(one(i) for i in range(n_tasks)))
     return [r for r in results if r is not None]
+
+
+def _callback_prompt(i: int, callbacks: bool) -> str:
+    return CALLBACK_PROMPTS[i % len(CALLBACK_PROMPTS)] if callbacks else ""
 
 
 async def _inject(
@@ -381,6 +399,7 @@ async def _figures(
         "money_errors": money_errors,
         "faults": len(fault_times),
         "recovery_p99_ms": round(percentile(recovery, 99) or 0, 1),
+        "upstream_callbacks": {k: int(sim.get(f"callbacks_{k}", 0)) for k in ("sent", "lost", "failed")},
     }
 
 

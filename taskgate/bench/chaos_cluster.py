@@ -61,7 +61,7 @@ class Cluster:
     every process connects through Sentinel, with ``min_replicas_ack`` as the durability option."""
 
     def __init__(self, *, schedulers: int = 1, workers: int = 2, lease_ms: int = 2000, seed: int = 1,
-                 sentinel: bool = False, min_replicas_ack: int = 0) -> None:
+                 sentinel: bool = False, min_replicas_ack: int = 0, callbacks: bool = False) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="taskgate-chaos-"))
         self.redis_port, self.api_port, self.sim_port = (free_loopback_port() for _ in range(3))
         self.sentinel: SentinelSet | None = None
@@ -95,6 +95,11 @@ class Cluster:
             "TASKGATE_REDIS_MIN_REPLICAS_ACK": str(min_replicas_ack),
             "TASKGATE_REDIS_WAIT_TIMEOUT_MS": "1000",
         }
+        if callbacks:  # the simulator calls the API back; polling is the safety net
+            self.env |= {
+                "TASKGATE_CALLBACK_BASE_URL": self.api_url,
+                "TASKGATE_CALLBACK_SECRET": "chaos-callback",
+            }
         py = [sys.executable, "-m", "taskgate"]
         binary = shutil.which("redis-server") or "redis-server"
         self.redis = Proc(

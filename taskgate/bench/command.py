@@ -14,6 +14,9 @@ BENCHMARKS = {
     "throughput": "taskgate.bench.throughput",
     "chaos": "taskgate.bench.chaos",
     "ha": "taskgate.bench.ha",
+    "pipeline": "taskgate.bench.pipeline",
+    "inflight": "taskgate.bench.inflight",
+    "api": "taskgate.bench.api",
 }
 
 

@@ -63,6 +63,7 @@ async def measure(redis_url: str, n_tasks: int, n_users: int) -> dict[str, Any]:
         key_prefix=f"bench-{uuid.uuid4().hex[:8]}",
         sim_port=free_loopback_port(),
         upstream_poll_interval_s=0.005,
+        upstream_polls_per_s_per_account=0,  # one account serves every task here
         worker_max_jobs=500,
         log_level="WARNING",
         sim_latency_turbo_s=0.0,

@@ -35,6 +35,8 @@ class SimProvider:
     async def submit(self, access: AccountAccess, request: UpstreamRequest) -> str:
         body = {"model": request.model, "task_type": request.task_type, "mode": request.mode,
                 "input": request.input, "idempotency_key": request.idempotency_key}
+        if request.callback_url:
+            body["callback_url"] = request.callback_url
         answer = await self.http.call("POST", _url(access, "/v1/jobs"), access, json_body=body)
         data = _ok_body(answer, access)
         upstream_id = data.get("id")

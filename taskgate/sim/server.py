@@ -3,7 +3,8 @@
 Wire format (JSON bodies; every job route needs header ``x-api-key: <account key>``):
 
 ``POST /v1/jobs``  body ``{"model", "task_type", "mode", "input", "idempotency_key"}``
-    -> ``200 {"id": "<upstream id>", "created": true|false}``. The same ``idempotency_key`` under the
+    -> ``200 {"id": "<upstream id>", "created": true|false}``. An optional ``"callback_url"`` gets the
+    job POSTed to it when it ends (``sim/callbacks.py``). The same ``idempotency_key`` under the
     same api key returns the same id and never starts a second job (``created`` is false).
 ``GET /v1/jobs/{id}``
     -> ``200 {"id", "status": "pending|running|completed|failed", "progress": 0-100,
@@ -54,11 +55,13 @@ from aiohttp import web
 
 from taskgate.providers.base import ErrorKind
 from taskgate.settings import Settings
+from taskgate.sim.callbacks import SimCallbacks
 from taskgate.sim.state import SimRefused, SimState, SubmitBody
 
 log = structlog.get_logger(__name__)
 
 SIM_STATE = web.AppKey("sim_state", SimState)
+SIM_CALLBACKS = web.AppKey("sim_callbacks", SimCallbacks)
 FILE_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,80}\.(png|mp4|mp3|glb)$")
 # a tiny file per type: a real PNG, and placeholder bytes with the right content type for the others
 FILE_TYPES = {"png": "image/png", "mp4": "video/mp4", "mp3": "audio/mpeg", "glb": "model/gltf-binary"}
@@ -69,6 +72,8 @@ def create_sim_app(settings: Settings, *, seed: int | None = None) -> web.Applic
     """The simulator as an aiohttp application; ``seed`` defaults to the configured sim seed."""
     app = web.Application()
     app[SIM_STATE] = SimState(settings, seed=seed if seed is not None else sim_seed(settings))
+    app[SIM_CALLBACKS] = SimCallbacks()
+    app.on_cleanup.append(_close_callbacks)
     app.add_routes([
         web.post("/v1/jobs", submit_job),
         web.get("/v1/jobs/{job_id}", get_job),
@@ -80,6 +85,10 @@ def create_sim_app(settings: Settings, *, seed: int | None = None) -> web.Applic
         web.get("/files/{name}", serve_file),
     ])
     return app
+
+
+async def _close_callbacks(app: web.Application) -> None:
+    await app[SIM_CALLBACKS].close()
 
 
 def sim_seed(settings: Settings) -> int | None:
@@ -127,8 +136,13 @@ async def _submit_body(request: web.Request) -> SubmitBody:
         raise SimRefused(400, ErrorKind.INCORRECT, "invalid mode: a string is required")
     if not isinstance(task_input, dict):
         raise SimRefused(400, ErrorKind.INCORRECT, "invalid input: an object is required")
+    callback_url = raw.get("callback_url") or ""
+    if not isinstance(callback_url, str) or len(callback_url) > 2000 or (
+        callback_url and not callback_url.startswith(("http://", "https://"))
+    ):
+        raise SimRefused(400, ErrorKind.INCORRECT, "invalid callback_url: an http(s) URL is required")
     return SubmitBody(model=fields["model"], task_type=fields["task_type"], mode=mode.lower(),
-                      input=task_input, idempotency_key=fields["idempotency_key"])
+                      input=task_input, idempotency_key=fields["idempotency_key"], callback_url=callback_url)
 
 
 async def submit_job(request: web.Request) -> web.Response:
@@ -140,6 +154,8 @@ async def submit_job(request: web.Request) -> web.Response:
     except SimRefused as refused:
         log.info("sim_submit_refused", kind=str(refused.kind), status=refused.status)
         return refusal_response(refused)
+    if created and body.callback_url:
+        request.app[SIM_CALLBACKS].schedule(state, job, body.callback_url, _files_base(request))
     log.info("sim_job_submitted", job_id=job.id, created=created, mode=body.mode, model=body.model,
              outcome=str(job.outcome), duration_s=round(job.duration_s, 3))
     return web.json_response({"id": job.id, "created": created})
@@ -192,7 +208,7 @@ async def show_account(request: web.Request) -> web.Response:
 
 
 async def stats(request: web.Request) -> web.Response:
-    return web.json_response(request.app[SIM_STATE].stats())
+    return web.json_response({**request.app[SIM_STATE].stats(), **request.app[SIM_CALLBACKS].stats()})
 
 
 async def serve_file(request: web.Request) -> web.Response:

@@ -48,6 +48,7 @@ class SubmitBody:
     mode: str
     input: dict[str, Any]
     idempotency_key: str
+    callback_url: str = ""  # sim/callbacks.py
 
 
 @dataclass

@@ -155,6 +155,10 @@ class Keys:
     def stats(self) -> str:
         return f"{self.base}:stats"
 
+    def upstream_callbacks(self) -> str:
+        """Pub/sub channel: verified upstream callbacks, ``<task_id>:<attempt>``, to every worker."""
+        return f"{self.base}:upstream_callbacks"
+
     # --- accounts
     def account(self, account_id: str) -> str:
         return f"{self.base}:account:{account_id}"

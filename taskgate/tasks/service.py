@@ -102,13 +102,30 @@ class TaskService:
                 lane=str(lane),
                 pool=str(pool),
             )
-        return await self.get(user.user_id, created_id)
+        return await self.get(user.user_id, created_id, user=user, flow=flow if created else None)
 
-    async def get(self, user_id: str, task_id: str) -> dict[str, Any]:
-        record = await self.load(task_id)
+    async def get(self, user_id: str, task_id: str, *, user: UserRecord | None = None,
+                  flow: str | None = None) -> dict[str, Any]:
+        """The customer's view of one task, read in one round trip (task, running count, the user
+        unless given, the wait reason of ``flow`` when the caller knows the task's flow)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(self.keys.task(task_id))
+        pipe.zcard(self.keys.user_leases(user_id))
+        pipe.hget(self.keys.flow_wait(), flow or "")
+        if user is None:
+            pipe.hgetall(self.keys.user(user_id))
+        raw, running, flow_wait, *raw_user = await pipe.execute()
+        record = TaskRecord.from_hash(_decoded(raw)) if raw else None
+        if record is not None and flow is not None and record.flow == flow and not record.wait_reason:
+            record.wait_reason = flow_wait.decode() if flow_wait else WaitReason.QUEUED
         if record is None or record.user_id != user_id:
             raise NotFound("task", task_id)
-        return await self.view(record)
+        if user is None:
+            if not raw_user[0]:
+                raise NotFound("task", task_id)
+            user = UserRecord.from_hash(_decoded(raw_user[0]))
+        await self._fill_wait_reason(record)
+        return self._to_api(record, user, int(running))
 
     async def list(self, user_id: str, *, page: int, size: int) -> tuple[builtins.list[dict[str, Any]], int]:
         user = await self.users.get(user_id)
@@ -279,15 +296,30 @@ class TaskService:
 
     async def view(self, record: TaskRecord) -> dict[str, Any]:
         user = await self.users.get(record.user_id)
-        plan = self.catalogue.plan(user.plan)
-        staged = False
+        running = 0
         if record.status == TaskStatus.PENDING and record.pool == Pool.PPU:
-            staged = int(await self.redis.zcard(self.keys.user_leases(record.user_id))) >= plan.concurrency
+            running = int(await self.redis.zcard(self.keys.user_leases(record.user_id)))
+        await self._fill_wait_reason(record)
+        return self._to_api(record, user, running)
+
+    async def _fill_wait_reason(self, record: TaskRecord) -> None:
+        """A pending task says why it waits (S10): a task set aside carries its own reason, else its
+        flow's (a second round trip, for pending tasks only)."""
         if record.status == TaskStatus.PENDING and not record.wait_reason:
             raw = await self.redis.hget(self.keys.flow_wait(), record.flow)
             record.wait_reason = raw.decode() if raw else WaitReason.QUEUED
+
+    def _to_api(self, record: TaskRecord, user: UserRecord, running: int) -> dict[str, Any]:
+        """``running``: the user's PPU tasks processing now (a pending PPU task is staged at the cap)."""
+        plan = self.catalogue.plan(user.plan)
+        pending_ppu = record.status == TaskStatus.PENDING and record.pool == Pool.PPU
+        staged = pending_ppu and running >= plan.concurrency
         return record.to_api(staged=staged, show_progress="task_progress" in plan.features)
 
     async def _now_ms(self) -> int:
         sec, usec = await self.redis.time()
         return int(sec) * 1000 + int(usec) // 1000
+
+
+def _decoded(raw: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in raw.items()}

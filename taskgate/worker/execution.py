@@ -28,10 +28,12 @@ from taskgate.providers.base import (
 from taskgate.settings import Settings
 from taskgate.tasks.record import TaskRecord
 from taskgate.tasks.service import TaskService
+from taskgate.worker.callbacks import CallbackHub
+from taskgate.worker.leases import LeaseKeeper
+from taskgate.worker.polling import Polling
 
 log = structlog.get_logger(__name__)
 
-MAX_POLL_INTERVAL_S = 1.0
 TRANSIENT_POLL_ERRORS = 5
 ACCESS_CACHE_S = 5.0  # consecutive poll failures before the attempt is given up
 
@@ -58,6 +60,9 @@ class TaskRunner:
     ) -> None:
         self.tasks, self.accounts, self.providers, self.settings = tasks, accounts, providers, settings
         self.health = health
+        self.leases = LeaseKeeper(tasks.scripts, tasks.keys, settings)  # batched renewal
+        hub = CallbackHub(tasks.redis, tasks.keys)  # upstream callbacks, when configured
+        self.polling = Polling(settings, hub=hub)  # adaptive poll intervals, per-account poll cap
         self._access_cache: dict[str, tuple[float, AccountAccess]] = {}
 
     async def run(self, task_id: str, attempt: int) -> str:
@@ -67,10 +72,9 @@ class TaskRunner:
             return "stale"
         access = await self._access(task.account_id)
         run = Attempt(task, access, self.providers[access.provider])
-        cancelled = asyncio.Event()
-        renewer = asyncio.create_task(self._renew_loop(task_id, attempt, cancelled))
+        lease = self.leases.hold(task_id, attempt)
         try:
-            return await self._drive(run, cancelled)
+            return await self._drive(run, lease.cancelled)
         except StaleAttempt:
             log.warning("attempt_fenced_off", task_id=task_id, attempt=attempt)
             return "stale"
@@ -78,8 +82,8 @@ class TaskRunner:
             await asyncio.shield(self._hand_back(task_id, attempt))
             raise
         finally:
-            renewer.cancel()
-            await asyncio.gather(renewer, return_exceptions=True)
+            self.leases.release(lease)
+            self.polling.forget(task_id, attempt)
 
     async def _access(self, account_id: str) -> AccountAccess:
         """Credentials, cached briefly: they change rarely and are read for every attempt."""
@@ -94,8 +98,9 @@ class TaskRunner:
     async def _drive(self, run: Attempt, cancelled: asyncio.Event) -> str:
         task = run.task
         try:
+            resumed = bool(task.upstream_id)
             upstream_id = task.upstream_id or await self._submit(run)
-            status = await self._poll_until_done(run, upstream_id, cancelled)
+            status = await self._poll_until_done(run, upstream_id, cancelled, resumed)
         except UserCancelled:
             if task.upstream_id or run.task.upstream_id:
                 await self._cancel_upstream(run)
@@ -127,6 +132,7 @@ class TaskRunner:
             mode=task.lane,
             input=task.input,
             idempotency_key=task.job_key or task.task_id,  # set by dispatch (see dispatch_tasks.lua)
+            callback_url=await self.polling.expect_callback(run.access.provider, task.task_id, task.attempt),
         )
         upstream_id = await run.provider.submit(run.access, request)
         run.task.upstream_id = upstream_id
@@ -142,10 +148,13 @@ class TaskRunner:
         return upstream_id
 
     async def _poll_until_done(
-        self, run: Attempt, upstream_id: str, cancelled: asyncio.Event
+        self, run: Attempt, upstream_id: str, cancelled: asyncio.Event, resumed: bool
     ) -> UpstreamStatus:
-        interval, failures, last_progress = self.settings.upstream_poll_interval_s, 0, -1
+        t = run.task
+        schedule = self.polling.schedule(run.access.provider, t.model, t.lane, t.task_id, t.attempt)
+        delay, failures, last_progress = schedule.first_delay(resumed), 0, -1
         while True:
+            await self.polling.wait(run.access.account_id, delay, cancelled, schedule.woken)
             if cancelled.is_set():
                 raise UserCancelled
             try:
@@ -164,8 +173,7 @@ class TaskRunner:
                     run.task.task_id, run.task.attempt, progress=status.progress, notify=True
                 ):
                     raise UserCancelled
-            await asyncio.sleep(interval)
-            interval = min(interval * 1.5, MAX_POLL_INTERVAL_S)
+            delay = schedule.next_delay(asyncio.get_running_loop().time())
 
     async def _finish_error(self, run: Attempt, exc: ProviderError) -> str:
         task = run.task
@@ -197,18 +205,6 @@ class TaskRunner:
             await run.provider.cancel(run.access, run.task.upstream_id)
         except ProviderError as exc:
             log.warning("upstream_cancel_failed", task_id=run.task.task_id, error=str(exc))
-
-    async def _renew_loop(self, task_id: str, attempt: int, cancelled: asyncio.Event) -> None:
-        while True:
-            await asyncio.sleep(self.settings.renew_interval_s)
-            try:
-                if await self.tasks.renew(task_id, attempt):
-                    cancelled.set()
-            except StaleAttempt:
-                log.warning("lease_lost", task_id=task_id, attempt=attempt)
-                return
-            except Exception:
-                log.exception("lease_renew_failed", task_id=task_id, attempt=attempt)
 
     async def _hand_back(self, task_id: str, attempt: int) -> None:
         try:

@@ -5,12 +5,14 @@ carries exactly that object (plus ``progress``), field for field."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
 from taskgate.pool.registry import AccountSpec
+from taskgate.settings import Settings
 from tests.compat.harness import WALLETS, round_trip
 from tests.providers.fake_goapi import FakeGoapi, envelope
 
@@ -25,6 +27,15 @@ LUMA = {"video_raw": {"url": "https://x.example/v.mp4", "width": 1360, "height":
 SUNO = {"clips": {"c1": {"audio_url": "https://x.example/a.mp3", "image_url": "https://x.example/i.png"}}}
 TRELLIS = {"no_background_image": "https://x.example/n.png", "combined_video": "https://x.example/c.mp4",
            "model_file": "https://x.example/m.glb"}
+
+
+@pytest.fixture
+def system_settings(system_settings: Settings, tmp_path: Path) -> Settings:
+    """The fake upstream ends its jobs at once: expected durations of a tenth of a second, so adaptive
+    polling (which would first poll a real Kling job after minutes) asks right away."""
+    durations = tmp_path / "durations.toml"
+    durations.write_text("[default]\nrelax = 0.1\nfast = 0.1\nturbo = 0.1\n")
+    return system_settings.model_copy(update={"poll_durations_path": durations})
 
 
 @pytest.fixture

@@ -1,0 +1,165 @@
+"""Starting and steering the separate processes of a benchmark run (``bench/roles.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import aiohttp
+
+from taskgate.settings import Settings
+
+READY_TIMEOUT_S = 60.0
+
+
+def role_env(settings: Settings, **extra: Any) -> dict[str, str]:
+    """The environment that makes a child process build the same Settings (plus ``extra``)."""
+    env = {
+        **os.environ,
+        "TASKGATE_REDIS_URL": settings.redis_url,
+        "TASKGATE_KEY_PREFIX": settings.key_prefix,
+        "TASKGATE_LOG_LEVEL": "WARNING",
+        "TASKGATE_LOG_PROFILE": "json",
+    }
+    env.update({f"TASKGATE_{k.upper()}": str(v) for k, v in extra.items()})
+    return env
+
+
+class RoleProcess:
+    """One ``python -m taskgate.bench.roles <role>`` child: ready -> go -> JSON lines -> killed."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, role: str) -> None:
+        self.proc, self.role = proc, role
+        self.lines: asyncio.Queue[str] = asyncio.Queue()
+        self._reader: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def start(cls, role: str, args: dict[str, Any], env: dict[str, str]) -> RoleProcess:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "taskgate.bench.roles",
+            role,
+            json.dumps(args),
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            limit=1 << 24,
+        )
+        return cls(proc, role)
+
+    async def ready(self) -> None:
+        line = await asyncio.wait_for(self._line(), READY_TIMEOUT_S)
+        if line != "ready":
+            raise RuntimeError(f"bench role {self.role} did not start (said {line!r})")
+        self._reader = asyncio.create_task(self._read_all())  # keeps the pipe from filling up
+
+    async def _read_all(self) -> None:
+        while True:
+            line = await self._line()
+            await self.lines.put(line)
+            if not line:
+                return
+
+    def go(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"go\n")
+
+    async def result(self, timeout_s: float = 600.0) -> dict[str, Any]:
+        """The next JSON line the role prints."""
+        line = await asyncio.wait_for(self.lines.get(), timeout_s)
+        if not line:
+            self.lines.put_nowait(line)
+            raise RuntimeError(f"bench role {self.role} ended without a result")
+        value: dict[str, Any] = json.loads(line)
+        return value
+
+    async def _line(self) -> str:
+        assert self.proc.stdout is not None
+        return (await self.proc.stdout.readline()).decode().strip()
+
+    async def kill(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+        if self.proc.returncode is None:
+            self.proc.kill()
+        await self.proc.wait()
+
+
+async def start_all(specs: list[tuple[str, dict[str, Any], dict[str, str]]]) -> list[RoleProcess]:
+    """Start every role and wait until all are ready (their start-up is not measured)."""
+    procs = [await RoleProcess.start(role, args, env) for role, args, env in specs]
+    try:
+        await asyncio.gather(*(p.ready() for p in procs))
+    except BaseException:
+        await kill_all(procs)
+        raise
+    return procs
+
+
+def go_all(procs: list[RoleProcess]) -> float:
+    started = time.time()
+    for p in procs:
+        p.go()
+    return started
+
+
+async def kill_all(procs: list[RoleProcess]) -> None:
+    await asyncio.gather(*(p.kill() for p in procs), return_exceptions=True)
+
+
+async def start_sim_process(port: int, **extra: Any) -> asyncio.subprocess.Process:
+    """``taskgate upstream-sim`` in its own process (latencies 0 unless ``extra`` says otherwise)."""
+    env = {
+        **os.environ,
+        "TASKGATE_LOG_LEVEL": "WARNING",
+        "TASKGATE_LOG_PROFILE": "json",
+        "TASKGATE_SIM_LATENCY_TURBO_S": "0",
+        "TASKGATE_SIM_LATENCY_FAST_S": "0",
+        "TASKGATE_SIM_LATENCY_RELAX_S": "0",
+    }
+    env.update({f"TASKGATE_{k.upper()}": str(v) for k, v in extra.items()})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "taskgate",
+        "upstream-sim",
+        "--port",
+        str(port),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    await wait_http(f"http://127.0.0.1:{port}/sim/stats", proc)
+    return proc
+
+
+async def wait_http(url: str, proc: asyncio.subprocess.Process, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline and proc.returncode is None:
+            try:
+                async with http.get(url) as resp:
+                    if resp.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    proc.kill()
+    await proc.wait()
+    raise RuntimeError(f"{url} did not answer")
+
+
+async def stop_process(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()

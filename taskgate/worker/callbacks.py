@@ -1,0 +1,68 @@
+"""The worker's end of upstream callbacks: one pub/sub subscription per worker process, routing
+each verified callback (``<task_id>:<attempt>``) to the attempt waiting for it, if it runs here.
+
+The subscription lives while an attempt waits for a callback, and an attempt registers before it
+submits, so a callback cannot outrun it. A callback for an attempt this worker does not run (or
+no longer runs) is ignored: it belongs to another worker or is stale."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from redis.asyncio import Redis
+
+from taskgate import callbacks
+from taskgate.store.keys import Keys
+
+log = structlog.get_logger(__name__)
+RESUBSCRIBE_DELAY_S = 0.5
+SUBSCRIBE_TIMEOUT_S = 2.0  # past this an attempt goes on without (the safety poll covers it)
+
+
+class CallbackHub:
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis, self.channel = redis, keys.upstream_callbacks()
+        self.waiting: dict[str, asyncio.Event] = {}
+        self.received = 0
+        self._listener: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+
+    async def register(self, task_id: str, attempt: int) -> asyncio.Event:
+        """The event a callback for this attempt sets; returns once the subscription is live."""
+        event = self.waiting.setdefault(callbacks.wake_message(task_id, attempt), asyncio.Event())
+        if self._listener is None or self._listener.done():
+            self._subscribed = asyncio.Event()
+            self._listener = asyncio.create_task(self._listen())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._subscribed.wait(), SUBSCRIBE_TIMEOUT_S)
+        return event
+
+    def forget(self, task_id: str, attempt: int) -> None:
+        self.waiting.pop(callbacks.wake_message(task_id, attempt), None)
+        if not self.waiting and self._listener is not None:
+            self._listener.cancel()  # nobody waits: drop the subscription
+            self._listener = None
+
+    async def _listen(self) -> None:
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                self._subscribed.set()
+                async for message in pubsub.listen():
+                    self._route(message.get("data"))
+            except Exception:  # Redis away: the safety poll covers the gap; subscribe again
+                log.exception("callback_subscription_failed")
+                await asyncio.sleep(RESUBSCRIBE_DELAY_S)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _route(self, data: object) -> None:
+        key = data.decode() if isinstance(data, bytes) else str(data)
+        event = self.waiting.get(key)
+        if event is not None:
+            self.received += 1
+            event.set()

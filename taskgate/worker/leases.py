@@ -1,0 +1,89 @@
+"""Batched lease renewal: the slot leases of every attempt a worker runs are renewed together.
+
+Each attempt registers its lease with the worker's ``LeaseKeeper``; once per renewal period one
+``renew_leases`` script call (per ``RENEW_BATCH`` attempts) extends them all, each fenced by its
+attempt number as ``renew_lease`` does. A renewal that finds the attempt no longer current marks
+its lease lost and stops renewing it (the attempt's own writes are fenced off anyway); a cancel the
+user asked for is passed to the attempt. The renewal loop runs only while a lease is held."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import structlog
+
+from taskgate.settings import Settings
+from taskgate.store.keys import Keys
+from taskgate.store.scripts import Scripts
+
+log = structlog.get_logger(__name__)
+
+RENEW_BATCH = 2000  # attempts per script call: bounds how long one call holds Redis
+
+
+@dataclass(slots=True)
+class HeldLease:
+    task_id: str
+    attempt: int
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    lost: bool = False
+
+
+@dataclass(slots=True)
+class LeaseStats:
+    calls: int = 0  # renew_leases script calls
+    renewed: int = 0  # task leases extended
+
+
+class LeaseKeeper:
+    def __init__(self, scripts: Scripts, keys: Keys, settings: Settings) -> None:
+        self.scripts, self.keys, self.settings = scripts, keys, settings
+        self.held: dict[str, HeldLease] = {}
+        self.stats = LeaseStats()
+        self._loop: asyncio.Task[None] | None = None
+
+    def hold(self, task_id: str, attempt: int) -> HeldLease:
+        """Renew this attempt's lease from now on, until ``release``."""
+        lease = HeldLease(task_id, attempt)
+        self.held[task_id] = lease
+        if self._loop is None or self._loop.done():
+            self._loop = asyncio.create_task(self._run())
+        return lease
+
+    def release(self, lease: HeldLease) -> None:
+        if self.held.get(lease.task_id) is lease:
+            del self.held[lease.task_id]
+        if not self.held and self._loop is not None:
+            self._loop.cancel()  # nothing to renew: no timer left behind
+            self._loop = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.renew_interval_s)
+            try:
+                await self.renew_all()
+            except Exception:  # Redis away: the next period tries again; leases outlast a few misses
+                log.exception("lease_renew_failed", held=len(self.held))
+
+    async def renew_all(self) -> None:
+        """One renewal round over every held lease."""
+        leases = list(self.held.values())
+        for start in range(0, len(leases), RENEW_BATCH):
+            await self._renew(leases[start : start + RENEW_BATCH])
+
+    async def _renew(self, batch: list[HeldLease]) -> None:
+        args: list[str | int] = [self.keys.base, "", self.settings.lease_ms]
+        for lease in batch:
+            args += [lease.task_id, lease.attempt]
+        _, _, lost, cancel = await self.scripts.call("renew_leases", keys=[self.keys.leases()], args=args)
+        self.stats.calls += 1
+        self.stats.renewed += len(batch) - len(lost)
+        by_id = {lease.task_id: lease for lease in batch}
+        for task_id in lost:
+            lease = by_id[task_id]
+            lease.lost = True
+            self.release(lease)
+            log.warning("lease_lost", task_id=task_id, attempt=lease.attempt)
+        for task_id in cancel:
+            by_id[task_id].cancelled.set()

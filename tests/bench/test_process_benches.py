@@ -1,0 +1,73 @@
+"""The multi-process benchmarks run end to end at a tiny size (JSON shape only; figures are never
+asserted)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from taskgate.cli import main
+
+
+def _bench(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", *argv, "--json"])
+    assert exit_info.value.code == 0
+    result: dict[str, Any] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    return result
+
+
+def test_pipeline_bench_json_shape(redis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    r = _bench(
+        capsys, "pipeline", "--tasks", "20", "--users", "2", "--workers", "1,2", "--redis-url", redis_url
+    )
+    assert r["benchmark"] == "pipeline" and r["workers"] == [1, 2]
+    for w in ("1", "2"):
+        assert r["taskgate"][w]["completed"] == 20
+        assert set(r["taskgate"][w]) >= {
+            "wall_s",
+            "tasks_per_s",
+            "producer_creates_per_s",
+            "worker_cpu_s",
+            "dispatch_ms",
+            "end_to_end_ms",
+        }
+        assert r["arq_http"][w]["jobs_per_s"] > 0
+        assert r["ratio"]["taskgate_vs_arq_http"][w] > 0 and r["ratio"]["taskgate_vs_arq_noop"][w] > 0
+    assert r["arq_noop"]["jobs_per_s"] > 0
+
+
+@pytest.mark.parametrize("callbacks", [False, True])
+def test_inflight_bench_json_shape(
+    redis_url: str, capsys: pytest.CaptureFixture[str], callbacks: bool
+) -> None:
+    duration = "10" if callbacks else "4"  # the probes run before the window, all in flight
+    argv = ["--tasks", "10", "--duration", duration, "--window", "1", "--redis-url", redis_url]
+    r = _bench(capsys, "inflight", *argv, *(["--callbacks"] if callbacks else []))
+    assert r["benchmark"] == "inflight" and r["tasks"] == 10 and r["held"] >= 10
+    assert r["callbacks"] is callbacks
+    assert set(r) >= {
+        "worker_core_pct",
+        "cpu_us_per_task_s",
+        "polls_per_s",
+        "lease_renewals_per_s",
+        "lease_renew_calls_per_s",
+        "callback_latency_ms",
+        "all_in_flight",
+        "window_s",
+    }
+    if callbacks:
+        assert r["callback_latency_ms"]["probes"] == 50 and set(r["callback_latency_ms"]) >= {"p50", "p99"}
+    else:
+        assert r["callback_latency_ms"] is None
+
+
+def test_api_bench_json_shape(redis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    r = _bench(capsys, "api", "--seconds", "0.5", "--connections", "2", "--redis-url", redis_url)
+    assert r["benchmark"] == "api"
+    for phase in ("create", "read"):
+        assert r[phase]["statuses"].get("200", 0) > 0 and set(r[phase]["statuses"]) == {"200"}
+        assert set(r[phase]["latency_ms"]) == {"p50", "p99"}
+        assert r[phase]["api_cpu_ms_per_request"] > 0
