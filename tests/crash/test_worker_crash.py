@@ -240,6 +240,9 @@ async def test_sigterm_hands_back_long_attempts_which_resume_elsewhere(cluster):
     unfinished = {t for t, status in zip(ids, after_stop, strict=True) if status != "completed"}
     assert unfinished, after_stop  # the grace period (0.2 s) ended before the 6 s upstream jobs
     assert unfinished <= _handed_back(tmp / "w1.log")  # handed back at once, not left to their leases
+    for t in unfinished:  # so each is pending again or already re-dispatched (10 s leases: not reaped)
+        record = await services.tasks.load(t)
+        assert record.status == "pending" or record.attempt >= 2, (t, record.status, record.attempt)
     second = await start_worker(settings, services, tmp / "w2.log")
     try:
         await wait_until(lambda: _all_final(services, ids), WAIT_TIMEOUT_S)
