@@ -107,6 +107,8 @@ async def cluster(system_settings, tmp_path, request):
         for runner in runners:
             await runner.cleanup()
         await services.close()
+
+
 async def submit_all(settings, services, duration):
     from taskgate.models import CreateTaskRequest
     from taskgate.pool.registry import AccountSpec
