@@ -61,12 +61,14 @@ async def kill_worker(c: Cluster, rng: random.Random) -> None:
     proc = rng.choice(c.workers)
     proc.kill()
     proc.start()
+    await proc.wait_logged("worker_started")  # the next kill counts from when it is back
 
 
 async def kill_scheduler(c: Cluster, rng: random.Random) -> None:
     proc = rng.choice(c.schedulers)
     proc.kill()
     proc.start()
+    await proc.wait_logged("scheduler_started")
 
 
 async def kill_api(c: Cluster, rng: random.Random) -> None:

@@ -36,6 +36,18 @@ class Proc:
         )
         log.close()
 
+    async def wait_logged(self, event: str, timeout_s: float = 120.0) -> None:
+        """Until this start's log has the JSON line of ``event`` (a process starts slowly under load)."""
+        path, needle = self.log_dir / f"{self.name}.{self.starts}.log", f'"event": "{event}"'
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            if path.exists() and needle in path.read_text(errors="replace"):
+                return
+            if self.popen is not None and self.popen.poll() is not None:
+                raise RuntimeError(f"{self.name} exited {self.popen.returncode} before {event}")
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"{self.name}: no {event} within {timeout_s} s")
+
     def signal(self, sig: int) -> None:
         if self.popen is not None and self.popen.poll() is None:
             os.kill(self.popen.pid, sig)
@@ -165,6 +177,13 @@ class Cluster:
             await self.start_redis()
         for proc in (self.sim, self.api, *self.schedulers, *self.workers):
             proc.start()
+        # faults and the run's clock start once every process is up, not while they still import
+        await self.sim.wait_logged("sim_started")
+        await self.wait_api()
+        for proc in self.schedulers:
+            await proc.wait_logged("scheduler_started")
+        for proc in self.workers:
+            await proc.wait_logged("worker_started")
 
     def stop(self) -> None:
         for proc in (*self.workers, *self.schedulers, self.api, self.sim, self.redis):
