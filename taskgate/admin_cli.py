@@ -26,14 +26,25 @@ def _csv(value: str) -> list[str]:
 
 def register(sub: Any) -> None:
     admin = sub.add_parser("admin", help="users, keys, wallets and accounts").add_subparsers(
-        dest="admin_group", required=True)
-    _register_users(admin.add_parser("users", help="customers, API keys, wallets").add_subparsers(
-        dest="admin_command", required=True))
-    _register_accounts(admin.add_parser("accounts", help="upstream accounts").add_subparsers(
-        dest="admin_command", required=True))
+        dest="admin_group", required=True
+    )
+    _register_users(
+        admin.add_parser("users", help="customers, API keys, wallets").add_subparsers(
+            dest="admin_command", required=True
+        )
+    )
+    _register_accounts(
+        admin.add_parser("accounts", help="upstream accounts").add_subparsers(
+            dest="admin_command", required=True
+        )
+    )
     _leaf(admin.add_parser("pool", help="shared pool status"), lambda s, a: s.accounts.pool_status())
-    register_tasks(admin.add_parser("tasks", help="any task: list, show, cancel, retry, requeue, redeliver")
-                   .add_subparsers(dest="admin_command", required=True), _leaf)
+    register_tasks(
+        admin.add_parser(
+            "tasks", help="any task: list, show, cancel, retry, requeue, redeliver"
+        ).add_subparsers(dest="admin_command", required=True),
+        _leaf,
+    )
 
 
 def _register_users(users: Any) -> None:
@@ -115,8 +126,9 @@ def _leaf(parser: argparse.ArgumentParser, action: Action) -> None:
 
 async def _users_create(s: Any, a: argparse.Namespace) -> dict[str, str]:
     wallets = {k: v for k, v in (("credits", a.credits), ("mj_quota", a.mj_quota)) if v}
-    user_id, api_key = await s.users.create(a.plan, wallets=wallets, failover=not a.no_failover,
-                                            service_mode=a.service_mode)
+    user_id, api_key = await s.users.create(
+        a.plan, wallets=wallets, failover=not a.no_failover, service_mode=a.service_mode
+    )
     return {"user_id": user_id, "api_key": api_key}
 
 
@@ -127,8 +139,14 @@ async def _users_topup(s: Any, a: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _users_update(s: Any, a: argparse.Namespace) -> dict[str, Any]:
-    await s.users.update(a.user_id, plan=a.plan, failover=a.failover, service_mode=a.service_mode,
-                         webhook_endpoint=a.webhook_endpoint, notify_endpoint=a.notify_endpoint)
+    await s.users.update(
+        a.user_id,
+        plan=a.plan,
+        failover=a.failover,
+        service_mode=a.service_mode,
+        webhook_endpoint=a.webhook_endpoint,
+        notify_endpoint=a.notify_endpoint,
+    )
     return dict(await s.users.show(a.user_id))
 
 
@@ -145,8 +163,14 @@ async def _accounts_add(s: Any, a: argparse.Namespace) -> dict[str, str]:
     from taskgate.pool.registry import AccountSpec
 
     fields: dict[str, Any] = {
-        "owner": a.owner, "provider": a.provider, "capacity": a.capacity, "priority": a.priority,
-        "weight": a.weight, "daily_cap": a.daily_cap, "backup": a.backup, "api_key": SecretStr(a.api_key),
+        "owner": a.owner,
+        "provider": a.provider,
+        "capacity": a.capacity,
+        "priority": a.priority,
+        "weight": a.weight,
+        "daily_cap": a.daily_cap,
+        "backup": a.backup,
+        "api_key": SecretStr(a.api_key),
         "base_url": a.base_url or "",
     }
     if a.models:
@@ -224,6 +248,12 @@ def _print(result: Any, as_json: bool) -> None:
     for c in columns:
         table.add_column(str(c), overflow="fold")
     for row in rows:
-        table.add_row(*[json.dumps(row.get(c), default=str) if isinstance(row.get(c), dict | list)
-                        else str(row.get(c)) for c in columns])
+        table.add_row(
+            *[
+                json.dumps(row.get(c), default=str)
+                if isinstance(row.get(c), dict | list)
+                else str(row.get(c))
+                for c in columns
+            ]
+        )
     Console(width=200 if not sys.stdout.isatty() else None).print(table)

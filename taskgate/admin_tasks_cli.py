@@ -35,8 +35,14 @@ def register_tasks(tasks: Any, leaf: Leaf) -> None:
 async def _list(s: Any, a: argparse.Namespace) -> list[dict[str, Any]]:
     from taskgate.tasks.admin import TaskAdmin, TaskFilter
 
-    f = TaskFilter(status=a.status, user_id=a.user_id, account_id=a.account_id, min_age_s=a.min_age_s,
-                   max_age_s=a.max_age_s, limit=a.limit)
+    f = TaskFilter(
+        status=a.status,
+        user_id=a.user_id,
+        account_id=a.account_id,
+        min_age_s=a.min_age_s,
+        max_age_s=a.max_age_s,
+        limit=a.limit,
+    )
     return await TaskAdmin(s).list(f)
 
 

@@ -92,21 +92,31 @@ def check_ledger(user: UserRun) -> list[str]:
         moves = per_task.get(task_id, Counter())
         charged = moves["charge"] + moves["penalty"]
         if charged != int(usage.get("consume") or 0):
-            problems.append(f"task {task_id}: ledger charged {charged}, "
-                            f"meta.usage.consume {usage.get('consume')}")
+            problems.append(
+                f"task {task_id}: ledger charged {charged}, meta.usage.consume {usage.get('consume')}"
+            )
         if moves["freeze"] != charged + moves["refund"]:
-            problems.append(f"task {task_id}: froze {moves['freeze']}, charged {charged} + "
-                            f"refunded {moves['refund']}")
+            problems.append(
+                f"task {task_id}: froze {moves['freeze']}, charged {charged} + refunded {moves['refund']}"
+            )
     problems += [f"ledger moves money for unknown task {t}" for t in sorted(set(per_task) - seen)]
     for unit, balance in sorted(user.balances.items()):
         sums = per_unit.get(unit, Counter())
-        available = (sums["top_up"] + sums["adjust"] + sums["convert_in"] + sums["convert_out"]
-                     - sums["freeze"] + sums["refund"])
+        available = (
+            sums["top_up"]
+            + sums["adjust"]
+            + sums["convert_in"]
+            + sums["convert_out"]
+            - sums["freeze"]
+            + sums["refund"]
+        )
         if balance.get("frozen", 0) != 0:
             problems.append(f"{unit}: {balance['frozen']} still frozen at rest")
         if balance.get("consumed", 0) != sums["charge"] + sums["penalty"]:
-            problems.append(f"{unit}: wallet consumed {balance.get('consumed')}, ledger "
-                            f"{sums['charge'] + sums['penalty']}")
+            problems.append(
+                f"{unit}: wallet consumed {balance.get('consumed')}, ledger "
+                f"{sums['charge'] + sums['penalty']}"
+            )
         if balance.get("available", 0) != available:
             problems.append(f"{unit}: wallet available {balance.get('available')}, ledger says {available}")
     return problems
@@ -158,7 +168,8 @@ def waits_by_plan(users: list[UserRun]) -> dict[str, dict[str, float]]:
         by_plan[user.plan] += [w for w in (wait_ms(v) for v in user.views) if w is not None]
     return {
         plan: {"n": len(w), "median_ms": round(percentile(w, 50), 1), "p95_ms": round(percentile(w, 95), 1)}
-        for plan, w in sorted(by_plan.items()) if w
+        for plan, w in sorted(by_plan.items())
+        if w
     }
 
 
@@ -170,40 +181,73 @@ def user_summary(user: UserRun) -> dict[str, Any]:
     cancelled = sum(1 for v in user.views if v["status"] == "failed" and v["error"]["message"] == "cancelled")
     problems = check_ledger(user)
     out: dict[str, Any] = {
-        "label": user.label, "user_id": user.user_id, "plan": user.plan, "byoa": user.byoa,
-        "planned": user.planned, "submitted": len(user.views), "completed": statuses["completed"],
-        "failed": statuses["failed"], "cancelled": cancelled, "cancel_requests": user.cancels,
+        "label": user.label,
+        "user_id": user.user_id,
+        "plan": user.plan,
+        "byoa": user.byoa,
+        "planned": user.planned,
+        "submitted": len(user.views),
+        "completed": statuses["completed"],
+        "failed": statuses["failed"],
+        "cancelled": cancelled,
+        "cancel_requests": user.cancels,
         "refused": {str(code): n for code, n in sorted(user.refused.items())},
-        "peak_concurrency": user.peak, "cap": user.cap, "cap_held": user.peak <= user.cap,
-        "units": unit_totals(user.ledger), "ledger_matches": not problems, "ledger_problems": problems,
+        "peak_concurrency": user.peak,
+        "cap": user.cap,
+        "cap_held": user.peak <= user.cap,
+        "units": unit_totals(user.ledger),
+        "ledger_matches": not problems,
+        "ledger_problems": problems,
     }
     if user.byoa:
         private = {v["task_id"] for v in user.views if v["meta"]["is_using_private_pool"]}
-        out["failed_over"] = sum(1 for v in user.views
-                                 if v["task_id"] in user.failover_ids or v["task_id"] not in private)
-        out["completed_on_own_accounts"] = sum(1 for v in user.views
-                                               if v["task_id"] in private and v["status"] == "completed")
+        out["failed_over"] = sum(
+            1 for v in user.views if v["task_id"] in user.failover_ids or v["task_id"] not in private
+        )
+        out["completed_on_own_accounts"] = sum(
+            1 for v in user.views if v["task_id"] in private and v["status"] == "completed"
+        )
     return out
 
 
 def build_summary(data: DemoData) -> dict[str, Any]:
     users = [user_summary(u) for u in data.users]
     accounts = [
-        {"account_id": a.account_id, "owner": a.owner, "capacity": a.capacity, "peak": a.peak,
-         "capacity_held": a.peak <= a.capacity, "state": a.state}
+        {
+            "account_id": a.account_id,
+            "owner": a.owner,
+            "capacity": a.capacity,
+            "peak": a.peak,
+            "capacity_held": a.peak <= a.capacity,
+            "state": a.state,
+        }
         for a in data.accounts
     ]
     problems = list(data.problems)
-    problems += [f"{u['label']}: {u['peak_concurrency']} PPU tasks at once, cap {u['cap']}"
-                 for u in users if not u["cap_held"]]
-    problems += [f"account {a['account_id']}: {a['peak']} tasks at once, capacity {a['capacity']}"
-                 for a in accounts if not a["capacity_held"]]
+    problems += [
+        f"{u['label']}: {u['peak_concurrency']} PPU tasks at once, cap {u['cap']}"
+        for u in users
+        if not u["cap_held"]
+    ]
+    problems += [
+        f"account {a['account_id']}: {a['peak']} tasks at once, capacity {a['capacity']}"
+        for a in accounts
+        if not a["capacity_held"]
+    ]
     problems += [f"{u['label']}: ledger mismatch" for u in users if not u["ledger_matches"]]
     problems += [f"{len(data.stuck)} task(s) not final"] if data.stuck else []
     return {
-        "ok": not problems, "seed": data.seed, "tasks": data.tasks, "key_prefix": data.prefix,
-        "redis": data.redis, "elapsed_s": round(data.elapsed_s, 2), "users": users, "accounts": accounts,
-        "waits": waits_by_plan(data.users), "stuck": data.stuck, "problems": problems,
+        "ok": not problems,
+        "seed": data.seed,
+        "tasks": data.tasks,
+        "key_prefix": data.prefix,
+        "redis": data.redis,
+        "elapsed_s": round(data.elapsed_s, 2),
+        "users": users,
+        "accounts": accounts,
+        "waits": waits_by_plan(data.users),
+        "stuck": data.stuck,
+        "problems": problems,
     }
 
 
@@ -214,8 +258,13 @@ class ProgressBoard:
     """Rich progress bars while tasks run: per user, tasks ended of planned, PPU tasks running vs cap."""
 
     def __init__(self, console: Console, runs: list[UserRun]) -> None:
-        self.progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[running]}"), console=console)
+        self.progress = Progress(
+            TextColumn("{task.description:<22}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[running]}"),
+            console=console,
+        )
         self.bars: dict[str, TaskID] = {
             r.label: self.progress.add_task(f"{r.label} ({r.plan})", total=r.planned, running="")
             for r in runs
@@ -223,8 +272,11 @@ class ProgressBoard:
 
     def update(self, runs: list[UserRun], final: Counter[str], running: dict[str, int]) -> None:
         for r in runs:
-            self.progress.update(self.bars[r.label], completed=final[r.label] + sum(r.refused.values()),
-                                 running=f"running {running.get(r.label, 0)}/{r.cap} (peak {r.peak})")
+            self.progress.update(
+                self.bars[r.label],
+                completed=final[r.label] + sum(r.refused.values()),
+                running=f"running {running.get(r.label, 0)}/{r.cap} (peak {r.peak})",
+            )
 
 
 def _refused_text(refused: dict[str, int]) -> str:
@@ -234,14 +286,22 @@ def _refused_text(refused: dict[str, int]) -> str:
 def render(summary: dict[str, Any], console: Console) -> None:
     table = Table(title="tasks per user", header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1))
     for name in ("user", "submitted", "completed", "failed", "refused", "peak/cap", "ledger"):
-        table.add_column(name, justify="left" if name in ("user", "ledger") else "right",
-                         no_wrap=name != "user")
+        table.add_column(
+            name, justify="left" if name in ("user", "ledger") else "right", no_wrap=name != "user"
+        )
     for u in summary["users"]:
         peak = f"{u['peak_concurrency']}/{u['cap']}" + ("" if u["cap_held"] else " [red]OVER")
         ledger = "matches" if u["ledger_matches"] else "[red]MISMATCH"
         user = u["label"] if u["label"] == u["plan"] else f"{u['label']} ({u['plan']})"
-        table.add_row(user, str(u["submitted"]), str(u["completed"]), str(u["failed"]),
-                      _refused_text(u["refused"]), peak, ledger)
+        table.add_row(
+            user,
+            str(u["submitted"]),
+            str(u["completed"]),
+            str(u["failed"]),
+            _refused_text(u["refused"]),
+            peak,
+            ledger,
+        )
     console.print(table)
     render_money(summary, console)
     cancelled = ", ".join(f"{u['label']} {u['cancelled']}" for u in summary["users"] if u["cancelled"])
@@ -250,19 +310,24 @@ def render(summary: dict[str, Any], console: Console) -> None:
         for problem in u["ledger_problems"][:MAX_PROBLEMS_SHOWN]:
             console.print(f"[red]  {u['label']}: {problem}")
         if u["byoa"]:
-            console.print(f"{u['label']}: {u['completed_on_own_accounts']} completed on its own accounts, "
-                          f"{u['failed_over']} failed over to the shared pool (S6)")
+            console.print(
+                f"{u['label']}: {u['completed_on_own_accounts']} completed on its own accounts, "
+                f"{u['failed_over']} failed over to the shared pool (S6)"
+            )
     render_accounts(summary, console)
-    waits = "; ".join(f"{plan} median {w['median_ms']:.0f} ms, p95 {w['p95_ms']:.0f} ms (n={w['n']})"
-                      for plan, w in summary["waits"].items())
+    waits = "; ".join(
+        f"{plan} median {w['median_ms']:.0f} ms, p95 {w['p95_ms']:.0f} ms (n={w['n']})"
+        for plan, w in summary["waits"].items()
+    )
     console.print(f"waits from created to started: {waits}")
     render_verdict(summary, console)
 
 
 def render_money(summary: dict[str, Any], console: Console) -> None:
     units = sorted({unit for u in summary["users"] for unit in u["units"]})
-    table = Table(title="charged / refunded per unit (from the ledger)", header_style="bold",
-                  box=box.SIMPLE_HEAD)
+    table = Table(
+        title="charged / refunded per unit (from the ledger)", header_style="bold", box=box.SIMPLE_HEAD
+    )
     table.add_column("user")
     for unit in units:
         table.add_column(unit, justify="right")
@@ -285,9 +350,11 @@ def render_accounts(summary: dict[str, Any], console: Console) -> None:
         states = Counter(a["state"] for a in accounts)
         peak = max((a["peak"], a["capacity"]) for a in accounts)
         held = all(a["capacity_held"] for a in accounts)
-        console.print(f"accounts of {owner}: {len(accounts)} "
-                      f"({', '.join(f'{n} {s}' for s, n in sorted(states.items()))}); busiest ran "
-                      f"{peak[0]} of {peak[1]} slots; capacity {'held' if held else '[red]EXCEEDED'}")
+        console.print(
+            f"accounts of {owner}: {len(accounts)} "
+            f"({', '.join(f'{n} {s}' for s, n in sorted(states.items()))}); busiest ran "
+            f"{peak[0]} of {peak[1]} slots; capacity {'held' if held else '[red]EXCEEDED'}"
+        )
 
 
 def render_verdict(summary: dict[str, Any], console: Console) -> None:
@@ -296,8 +363,9 @@ def render_verdict(summary: dict[str, Any], console: Console) -> None:
     for problem in summary["problems"]:
         console.print(f"[red]problem: {problem}")
     if summary["ok"]:
-        console.print(f"[green]OK[/green]: every task final, every cap held, ledger matches "
-                      f"({summary['elapsed_s']} s)")
+        console.print(
+            f"[green]OK[/green]: every task final, every cap held, ledger matches ({summary['elapsed_s']} s)"
+        )
     else:
         console.print(f"[red]FAILED[/red]: {len(summary['problems'])} problem(s)")
 
@@ -322,8 +390,10 @@ BarRow = tuple[str, list[tuple[str, int]], int | None]  # label, [(series, value
 def _bars_svg(title: str, rows: Sequence[BarRow], top: int) -> str:
     """Stacked bars per row, scaled to ``top``."""
     width = LEFT + len(rows) * (BAR_W + GAP) + GAP
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{CHART_H + TOP + 50}">',
-           f'<text x="{LEFT}" y="14" font-weight="bold">{html.escape(title)}</text>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{CHART_H + TOP + 50}">',
+        f'<text x="{LEFT}" y="14" font-weight="bold">{html.escape(title)}</text>',
+    ]
     scale = CHART_H / max(top, 1)
     base = TOP + CHART_H
     out.append(f'<line x1="{LEFT}" y1="{base}" x2="{width}" y2="{base}" stroke="#444"/>')
@@ -332,25 +402,38 @@ def _bars_svg(title: str, rows: Sequence[BarRow], top: int) -> str:
         for name, value in series:
             h = value * scale
             y -= h
-            out.append(f'<rect x="{x}" y="{y:.1f}" width="{BAR_W}" height="{h:.1f}" fill="{COLOURS[name]}">'
-                       f'<title>{html.escape(name)}: {value}</title></rect>')
+            out.append(
+                f'<rect x="{x}" y="{y:.1f}" width="{BAR_W}" height="{h:.1f}" fill="{COLOURS[name]}">'
+                f"<title>{html.escape(name)}: {value}</title></rect>"
+            )
         total = sum(v for _, v in series)
-        out.append(f'<text x="{x + BAR_W / 2}" y="{y - 4:.1f}" text-anchor="middle" '
-                   f'font-size="11">{total}</text>')
+        out.append(
+            f'<text x="{x + BAR_W / 2}" y="{y - 4:.1f}" text-anchor="middle" font-size="11">{total}</text>'
+        )
         if cap is not None:
             cy = base - cap * scale
-            out.append(f'<line x1="{x - 6}" y1="{cy:.1f}" x2="{x + BAR_W + 6}" y2="{cy:.1f}" stroke="#111" '
-                       f'stroke-width="2" stroke-dasharray="4 2"><title>cap {cap}</title></line>')
-        out.append(f'<text x="{x + BAR_W / 2}" y="{base + 16}" text-anchor="middle" font-size="11">'
-                   f'{html.escape(label)}</text>')
+            out.append(
+                f'<line x1="{x - 6}" y1="{cy:.1f}" x2="{x + BAR_W + 6}" y2="{cy:.1f}" stroke="#111" '
+                f'stroke-width="2" stroke-dasharray="4 2"><title>cap {cap}</title></line>'
+            )
+        out.append(
+            f'<text x="{x + BAR_W / 2}" y="{base + 16}" text-anchor="middle" font-size="11">'
+            f"{html.escape(label)}</text>"
+        )
     out.append("</svg>")
     return "".join(out)
 
 
 def html_page(summary: dict[str, Any]) -> str:
     users = summary["users"]
-    tasks: list[BarRow] = [(u["label"], [("completed", u["completed"]), ("failed", u["failed"]),
-                           ("refused", sum(u["refused"].values()))], None) for u in users]
+    tasks: list[BarRow] = [
+        (
+            u["label"],
+            [("completed", u["completed"]), ("failed", u["failed"]), ("refused", sum(u["refused"].values()))],
+            None,
+        )
+        for u in users
+    ]
     top_tasks = max((u["completed"] + u["failed"] + sum(u["refused"].values()) for u in users), default=1)
     conc: list[BarRow] = [(u["label"], [("peak", u["peak_concurrency"])], u["cap"]) for u in users]
     top_conc = max((max(u["cap"], u["peak_concurrency"]) for u in users), default=1)
@@ -363,5 +446,7 @@ def html_page(summary: dict[str, Any]) -> str:
         f"{summary['seed']}, {summary['elapsed_s']} s</p><p>{legend}; dashed line: plan cap</p>"
         + _bars_svg("tasks per user", tasks, top_tasks)
         + _bars_svg("highest PPU concurrency vs cap", conc, top_conc)
-        + "<h2>summary</h2><pre>" + html.escape(json.dumps(summary, indent=2)) + "</pre></body></html>\n"
+        + "<h2>summary</h2><pre>"
+        + html.escape(json.dumps(summary, indent=2))
+        + "</pre></body></html>\n"
     )

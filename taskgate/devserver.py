@@ -110,8 +110,13 @@ class PrivateRedis:
             for _ in range(3):  # a free port may be taken between choosing and binding it
                 if await self._try_start(binary, free_loopback_port()):
                     self.private = True
-                    log.info("private_redis_started", url=self.url, pid=self.pid, dir=str(self.dir),
-                             configured=safe_url(self.configured_url))
+                    log.info(
+                        "private_redis_started",
+                        url=self.url,
+                        pid=self.pid,
+                        dir=str(self.dir),
+                        configured=safe_url(self.configured_url),
+                    )
                     return
             raise RedisUnavailable(f"redis-server did not start; see {self.dir / 'redis.log'}")
         except BaseException:
@@ -121,12 +126,30 @@ class PrivateRedis:
 
     async def _try_start(self, binary: str, port: int) -> bool:
         assert self.dir is not None
-        args = ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(self.dir), "--save", "",
-                "--appendonly", "no", "--daemonize", "no", "--logfile", str(self.dir / "redis.log")]
+        args = [
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.dir / "redis.log"),
+        ]
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                binary, *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL, start_new_session=True,  # Ctrl-C is ours to handle
+                binary,
+                *args,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C is ours to handle
                 preexec_fn=_die_with_parent(),
             )
         except OSError as exc:
@@ -166,6 +189,7 @@ class PrivateRedis:
 
 
 # --- all roles in one process ----------------------------------------------------------------------
+
 
 async def _serve(app: Any, host: str, port: int, what: str, limits: Settings | None = None) -> Any:
     """Start ``app`` on ``host:port``; returns its AppRunner (the caller cleans it up). With
@@ -230,9 +254,13 @@ async def run_dev(settings: Settings, *, stop: asyncio.Event, ready: asyncio.Eve
             asyncio.create_task(run_scheduler(settings, stop), name="scheduler"),
             asyncio.create_task(run_worker(settings, stop), name="worker"),
         ]
-        log.info("dev_started", api=f"http://{settings.api_host}:{settings.api_port}",
-                 sim=f"http://{settings.sim_host}:{settings.sim_port}", redis=safe_url(settings.redis_url),
-                 prefix=settings.key_prefix)
+        log.info(
+            "dev_started",
+            api=f"http://{settings.api_host}:{settings.api_port}",
+            sim=f"http://{settings.sim_host}:{settings.sim_port}",
+            redis=safe_url(settings.redis_url),
+            prefix=settings.key_prefix,
+        )
         if ready is not None:
             ready.set()
         await _await_roles(roles, stop)
@@ -248,14 +276,17 @@ async def run_dev(settings: Settings, *, stop: asyncio.Event, ready: asyncio.Eve
 
 # --- the command -----------------------------------------------------------------------------------
 
+
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "dev", help="API, scheduler, worker and upstream simulator in one process "
+        "dev",
+        help="API, scheduler, worker and upstream simulator in one process "
         "(starts a private redis-server when no Redis answers)",
     )
     parser.add_argument("--port", type=int, default=None, help="API port (default TASKGATE_API_PORT, 8000)")
-    parser.add_argument("--sim-port", type=int, default=None,
-                        help="upstream simulator port (default TASKGATE_SIM_PORT, 8010)")
+    parser.add_argument(
+        "--sim-port", type=int, default=None, help="upstream simulator port (default TASKGATE_SIM_PORT, 8010)"
+    )
     parser.set_defaults(func=run_command)
 
 
@@ -285,9 +316,13 @@ async def _main(settings: Settings) -> None:
     try:
         async with PrivateRedis(settings) as redis:
             if redis.private:
-                print(f"taskgate dev: no Redis answered at {safe_url(settings.redis_url)}; started a private "
-                      f"redis-server (pid {redis.pid}) at {redis.url}, data dir {redis.dir}, "
-                      "no persistence; it stops when dev stops", file=sys.stderr, flush=True)
+                print(
+                    f"taskgate dev: no Redis answered at {safe_url(settings.redis_url)}; started a private "
+                    f"redis-server (pid {redis.pid}) at {redis.url}, data dir {redis.dir}, "
+                    "no persistence; it stops when dev stops",
+                    file=sys.stderr,
+                    flush=True,
+                )
             await run_dev(settings.model_copy(update={"redis_url": redis.url}), stop=stop)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

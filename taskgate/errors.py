@@ -60,8 +60,9 @@ class RequestTimeout(TaskgateError):
     status = 408
 
     def __init__(self, timeout_s: float) -> None:
-        super().__init__(f"the request body was not received within {timeout_s:g} s",
-                         detail={"timeout_s": timeout_s})
+        super().__init__(
+            f"the request body was not received within {timeout_s:g} s", detail={"timeout_s": timeout_s}
+        )
 
 
 class BodyTooLarge(TaskgateError):

@@ -39,14 +39,21 @@ def assemble(settings: Settings, redis: Redis) -> Services:
     catalogue = Catalogue.load(settings.catalogue_path)
     scripts = Scripts.for_settings(redis, settings, catalogue)
     wallets = WalletService(redis, scripts, keys, catalogue)
-    users = UserService(redis, keys, catalogue, wallets, settings.plan_weights,
-                        allow_private_webhooks=settings.webhook_allow_private)
+    users = UserService(
+        redis,
+        keys,
+        catalogue,
+        wallets,
+        settings.plan_weights,
+        allow_private_webhooks=settings.webhook_allow_private,
+    )
     accounts = AccountRegistry(redis, scripts, keys, settings)
     tasks = TaskService(redis, scripts, keys, settings, catalogue, users)
     return Services(settings, redis, keys, scripts, catalogue, wallets, users, accounts, tasks)
 
 
-async def build_services(settings: Settings, what: str = "taskgate",
-                         stop: asyncio.Event | None = None) -> Services:
+async def build_services(
+    settings: Settings, what: str = "taskgate", stop: asyncio.Event | None = None
+) -> Services:
     """Services on a connected Redis; waits for Redis (one log line) instead of failing."""
     return assemble(settings, await create_redis(settings, what, stop))

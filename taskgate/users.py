@@ -49,9 +49,12 @@ class UserRecord:
     @classmethod
     def from_hash(cls, raw: dict[str, str]) -> UserRecord:
         return cls(
-            user_id=raw["id"], plan=raw["plan"], service_mode=raw.get("service_mode", ""),
+            user_id=raw["id"],
+            plan=raw["plan"],
+            service_mode=raw.get("service_mode", ""),
             failover=raw.get("failover_setting", raw.get("failover")) == "1",
-            webhook_endpoint=raw.get("webhook", ""), notify_endpoint=raw.get("notify_endpoint", ""),
+            webhook_endpoint=raw.get("webhook", ""),
+            notify_endpoint=raw.get("notify_endpoint", ""),
             created_ms=int(raw.get("created_ms") or 0),
         )
 
@@ -59,15 +62,25 @@ class UserRecord:
 def plan_lua_fields(plan: PlanSpec) -> dict[str, str]:
     """The plan's figures as the Lua scripts read them from a user hash (S1, B5, B6)."""
     return {
-        "plan": plan.name, "cap": str(plan.concurrency),
-        "relax_limit": str(plan.relax_daily), "incorrect_limit": str(plan.incorrect_daily),
+        "plan": plan.name,
+        "cap": str(plan.concurrency),
+        "relax_limit": str(plan.relax_daily),
+        "incorrect_limit": str(plan.incorrect_daily),
         "incorrect_penalty": str(plan.incorrect_penalty),
     }
 
 
 class UserService:
-    def __init__(self, redis: Redis, keys: Keys, catalogue: Catalogue, wallets: WalletService,
-                 plan_weights: dict[str, int] | None = None, *, allow_private_webhooks: bool = False) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        catalogue: Catalogue,
+        wallets: WalletService,
+        plan_weights: dict[str, int] | None = None,
+        *,
+        allow_private_webhooks: bool = False,
+    ) -> None:
         self.redis, self.keys, self.catalogue, self.wallets = redis, keys, catalogue, wallets
         self.scripts: Scripts = wallets.scripts
         self.plan_weights = plan_weights or {}
@@ -78,13 +91,22 @@ class UserService:
         plan = self.catalogue.plan(plan_name)
         allowed = failover and plan.has(Feature.AUTO_FAILOVER)
         return {
-            **plan_lua_fields(plan), "weight": str(self.plan_weights.get(plan.name, 1)),
+            **plan_lua_fields(plan),
+            "weight": str(self.plan_weights.get(plan.name, 1)),
             "features": ",".join(sorted(plan.features)),
-            "failover": "1" if allowed else "0", "failover_setting": "1" if failover else "0",
+            "failover": "1" if allowed else "0",
+            "failover_setting": "1" if failover else "0",
         }
 
-    async def create(self, plan: str, *, wallets: dict[str, int] | None = None, failover: bool = True,
-                     service_mode: str = "", name: str = "") -> tuple[str, str]:
+    async def create(
+        self,
+        plan: str,
+        *,
+        wallets: dict[str, int] | None = None,
+        failover: bool = True,
+        service_mode: str = "",
+        name: str = "",
+    ) -> tuple[str, str]:
         _service_mode(service_mode)
         fields = self._plan_fields(plan, failover)
         for unit, amount in (wallets or {}).items():
@@ -95,12 +117,23 @@ class UserService:
         user_id = uuid.uuid4().hex
         api_key = new_api_key()
         d = digest(api_key)
-        record = {**fields, "id": user_id, "service_mode": service_mode, "webhook": "", "notify_endpoint": "",
-                  "name": name[:200], "created_ms": str(now_ms())}
+        record = {
+            **fields,
+            "id": user_id,
+            "service_mode": service_mode,
+            "webhook": "",
+            "notify_endpoint": "",
+            "name": name[:200],
+            "created_ms": str(now_ms()),
+        }
         await self.scripts.call(  # user, index and key appear together
             "create_user",
-            keys=[self.keys.user(user_id), self.keys.users(), self.keys.api_key(d),
-                  self.keys.user_api_keys(user_id)],
+            keys=[
+                self.keys.user(user_id),
+                self.keys.users(),
+                self.keys.api_key(d),
+                self.keys.user_api_keys(user_id),
+            ],
             args=[user_id, d, *(x for pair in record.items() for x in pair)],
         )
         for unit, amount in (wallets or {}).items():
@@ -130,14 +163,20 @@ class UserService:
         user = await self.get(user_id)
         plan = self.catalogue.plan(user.plan)
         return {
-            "user_id": user.user_id, "plan": user.plan, "service_mode": user.service_mode,
+            "user_id": user.user_id,
+            "plan": user.plan,
+            "service_mode": user.service_mode,
             "failover": user.failover,
             "failover_effective": user.failover and plan.has(Feature.AUTO_FAILOVER),
-            "webhook_endpoint": user.webhook_endpoint, "notify_endpoint": user.notify_endpoint,
+            "webhook_endpoint": user.webhook_endpoint,
+            "notify_endpoint": user.notify_endpoint,
             "created_ms": user.created_ms,
-            "concurrency": plan.concurrency, "features": sorted(plan.features),
-            "wallets": {u: {k: b[k] for k in ("available", "frozen", "consumed")}
-                        for u, b in (await self.wallets.balances(user_id)).items()},
+            "concurrency": plan.concurrency,
+            "features": sorted(plan.features),
+            "wallets": {
+                u: {k: b[k] for k in ("available", "frozen", "consumed")}
+                for u, b in (await self.wallets.balances(user_id)).items()
+            },
         }
 
     async def list_users(self) -> list[dict[str, Any]]:
@@ -149,7 +188,8 @@ class UserService:
         api_key = new_api_key()
         try:
             result = await self.scripts.call(
-                "rotate_api_key", keys=[self.keys.user(user_id), self.keys.user_api_keys(user_id)],
+                "rotate_api_key",
+                keys=[self.keys.user(user_id), self.keys.user_api_keys(user_id)],
                 args=[self.keys.base, digest(api_key), user_id],
             )
         except NotFound as exc:
@@ -167,9 +207,17 @@ class UserService:
             raise NotFound("api key") from exc
         log.info("api_key_revoked", user_id=result[1])
 
-    async def update(self, user_id: str, *, plan: str | None = None, failover: bool | None = None,
-                     service_mode: str | None = None, webhook_endpoint: str | None = None,
-                     notify_endpoint: str | None = None, notify_secret: str | None = None) -> UserRecord:
+    async def update(
+        self,
+        user_id: str,
+        *,
+        plan: str | None = None,
+        failover: bool | None = None,
+        service_mode: str | None = None,
+        webhook_endpoint: str | None = None,
+        notify_endpoint: str | None = None,
+        notify_secret: str | None = None,
+    ) -> UserRecord:
         user = await self.get(user_id)
         changes: dict[str, str] = {}
         if plan is not None or failover is not None:
@@ -187,7 +235,7 @@ class UserService:
         return await self.get(user_id)
 
     async def _endpoint(self, field: str, value: str) -> str:
-        """"" or the canonical URL of an endpoint webhooks may go to (the SSRF guard, §7)."""
+        """ "" or the canonical URL of an endpoint webhooks may go to (the SSRF guard, §7)."""
         if not value:
             return ""
         try:
@@ -201,4 +249,3 @@ def _service_mode(value: str) -> str:
         return str(ServiceMode(value))
     except ValueError as exc:
         raise InvalidInput("service_mode", "must be public, private or empty") from exc
-

@@ -83,7 +83,8 @@ async def create_user(request: web.Request) -> web.Response:
     if body.mj_quota:
         wallets["mj_quota"] = body.mj_quota
     user_id, api_key = await request.app[SERVICES].users.create(
-        body.plan, wallets=wallets, failover=body.failover, service_mode=body.service_mode, name=body.name)
+        body.plan, wallets=wallets, failover=body.failover, service_mode=body.service_mode, name=body.name
+    )
     return ok({"user_id": user_id, "api_key": api_key})
 
 
@@ -126,8 +127,9 @@ async def adjust_wallet(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     user_id = request.match_info["user_id"]
     await services.users.get(user_id)
-    balances = await services.wallets.adjust(user_id, change.unit, change.amount, reason=change.reason,
-                                             kind=change.kind)
+    balances = await services.wallets.adjust(
+        user_id, change.unit, change.amount, reason=change.reason, kind=change.kind
+    )
     return ok({"unit": change.unit, **balances})
 
 

@@ -32,8 +32,11 @@ SLASH_PREFIXES = ("/api/", "/account")
 # must not walk a backlog of millions (a user with more queued tasks sees the newest this many counted)
 ACTIVE_SCAN_MAX = 10_000
 SCAN_CHUNK = 500
-COUNTED = {TaskStatus.STAGED: "staged_count", TaskStatus.PENDING: "pending_count",
-           TaskStatus.PROCESSING: "processing_count"}
+COUNTED = {
+    TaskStatus.STAGED: "staged_count",
+    TaskStatus.PENDING: "pending_count",
+    TaskStatus.PROCESSING: "processing_count",
+}
 
 
 @routes.delete("/api/v1/task/{task_id}")
@@ -68,15 +71,19 @@ async def _active_by_model(request: web.Request, user_id: str) -> dict[str, dict
     ids = [raw.decode() for raw in await redis.zrevrange(keys.user_tasks(user_id), 0, ACTIVE_SCAN_MAX - 1)]
     live: list[str] = []
     for start in range(0, len(ids), SCAN_CHUNK):
-        chunk = ids[start:start + SCAN_CHUNK]
+        chunk = ids[start : start + SCAN_CHUNK]
         pipe = redis.pipeline(transaction=False)
         for task_id in chunk:
             pipe.hget(keys.task(task_id), "status")
         statuses = await pipe.execute()
-        live += [t for t, s in zip(chunk, statuses, strict=True)
-                 if s is not None and TaskStatus(s.decode()) not in TERMINAL_STATUSES]
+        live += [
+            t
+            for t, s in zip(chunk, statuses, strict=True)
+            if s is not None and TaskStatus(s.decode()) not in TERMINAL_STATUSES
+        ]
     counts: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {"staged_count": 0, "pending_count": 0, "processing_count": 0, "active_tasks": []})
+        lambda: {"staged_count": 0, "pending_count": 0, "processing_count": 0, "active_tasks": []}
+    )
     for task_id in live:
         record = await services.tasks.load(task_id)
         if record is None:

@@ -34,10 +34,18 @@ CLIENT_GONE = 499  # nginx's status for "client closed the request"; never sent,
 
 class ApiMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.requests = Counter("taskgate_http_requests", "HTTP requests by route and status",
-                                ["method", "route", "status"], registry=registry)
-        self.latency = Histogram("taskgate_http_request_seconds", "HTTP request latency by route",
-                                 ["method", "route"], registry=registry)
+        self.requests = Counter(
+            "taskgate_http_requests",
+            "HTTP requests by route and status",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "taskgate_http_request_seconds",
+            "HTTP request latency by route",
+            ["method", "route"],
+            registry=registry,
+        )
 
 
 METRICS = web.AppKey("metrics", ApiMetrics)
@@ -68,8 +76,7 @@ def _error_response(request: web.Request, exc: Exception, request_id: str) -> we
         return unavailable_response(request, e, request_id)
     except TaskgateError as e:
         if e.status >= 500:
-            log.error("request_failed", route=_route(request), error=e.__class__.__name__,
-                      where=_frames(e))
+            log.error("request_failed", route=_route(request), error=e.__class__.__name__, where=_frames(e))
         return error(e.status, e.message, e.detail)
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[APP_SETTINGS].body_limit_bytes
@@ -132,5 +139,10 @@ def _observe(request: web.Request, response: web.StreamResponse, elapsed: float)
     metrics = request.app[METRICS]
     metrics.requests.labels(request.method[:16], route, str(response.status)).inc()
     metrics.latency.labels(request.method[:16], route).observe(elapsed)
-    log.info("request_handled", method=request.method[:16], route=route, status=response.status,
-             ms=round(elapsed * 1000, 2))
+    log.info(
+        "request_handled",
+        method=request.method[:16],
+        route=route,
+        status=response.status,
+        ms=round(elapsed * 1000, 2),
+    )

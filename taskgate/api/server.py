@@ -35,8 +35,13 @@ def _envelope(status: int, message: str, detail: Any = None) -> bytes:
 class ApiRequestHandler(RequestHandler):
     """aiohttp's connection handler, with errors it answers itself rendered in the envelope."""
 
-    def handle_error(self, request: BaseRequest, status: int = 500, exc: BaseException | None = None,
-                     message: str | None = None) -> web.StreamResponse:
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
         if request.writer.output_size > 0:
             raise ConnectionError("response already started; the connection is dropped")
         try:
@@ -48,8 +53,9 @@ class ApiRequestHandler(RequestHandler):
             log.error("request_failed_in_server", status=status, error=reason)
         else:
             log.info("bad_http_request", status=status, error=reason)
-        resp = web.Response(status=status, body=_envelope(status, phrase, {"error": reason}),
-                            content_type="application/json")
+        resp = web.Response(
+            status=status, body=_envelope(status, phrase, {"error": reason}), content_type="application/json"
+        )
         resp.force_close()
         return resp
 
@@ -66,8 +72,10 @@ class LimitedServer(web.Server):
         super().connection_made(handler, transport)
         if len(self._connections) > self.max_connections:
             body = _envelope(503, "too many connections", {"max_connections": self.max_connections})
-            head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                    f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n")
+            head = (
+                f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+            )
             transport.write(head.encode() + body)
             log.warning("connection_refused", reason="max_connections", limit=self.max_connections)
             handler.force_close()
@@ -78,15 +86,24 @@ class ApiRunner(web.AppRunner):
 
     def __init__(self, app: web.Application, settings: Settings, **kwargs: Any) -> None:
         kwargs.setdefault("access_log", None)
-        super().__init__(app, keepalive_timeout=settings.header_read_timeout_s,
-                         max_line_size=MAX_LINE_BYTES, max_field_size=MAX_LINE_BYTES, **kwargs)
+        super().__init__(
+            app,
+            keepalive_timeout=settings.header_read_timeout_s,
+            max_line_size=MAX_LINE_BYTES,
+            max_field_size=MAX_LINE_BYTES,
+            **kwargs,
+        )
         self.max_connections = settings.max_connections
 
     async def _make_server(self) -> web.Server:
         base = await super()._make_server()  # runs the app's startup; the same arguments, our class
-        server = LimitedServer(base.request_handler, request_factory=base.request_factory,
-                               handler_cancellation=base.handler_cancellation, loop=base._loop,
-                               **base._kwargs)
+        server = LimitedServer(
+            base.request_handler,
+            request_factory=base.request_factory,
+            handler_cancellation=base.handler_cancellation,
+            loop=base._loop,
+            **base._kwargs,
+        )
         server.max_connections = self.max_connections
         return server
 

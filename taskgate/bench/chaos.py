@@ -122,8 +122,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--scenarios", default=",".join(SCENARIOS), help="comma list of " + ", ".join(SCENARIOS)
     )
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--min-replicas-ack", type=int, default=1,
-                        help="TASKGATE_REDIS_MIN_REPLICAS_ACK for failover_redis (0 = durability option off)")
+    parser.add_argument(
+        "--min-replicas-ack",
+        type=int,
+        default=1,
+        help="TASKGATE_REDIS_MIN_REPLICAS_ACK for failover_redis (0 = durability option off)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -152,8 +156,14 @@ async def run_all(
 async def run_scenario(name: str, n_tasks: int, seed: int, min_replicas_ack: int = 1) -> dict[str, Any]:
     schedulers, workers, fault, every_s = SCENARIOS[name]
     sentinel = name in SENTINEL_SCENARIOS
-    cluster = Cluster(schedulers=schedulers, workers=workers, seed=seed, sentinel=sentinel,
-                      min_replicas_ack=min_replicas_ack if sentinel else 0, callbacks=name == "callbacks")
+    cluster = Cluster(
+        schedulers=schedulers,
+        workers=workers,
+        seed=seed,
+        sentinel=sentinel,
+        min_replicas_ack=min_replicas_ack if sentinel else 0,
+        callbacks=name == "callbacks",
+    )
     rng = random.Random(seed)
     started = time.perf_counter()
     try:
@@ -409,8 +419,18 @@ def _print(results: dict[str, dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    columns = ["acknowledged", "completed", "failed", *ZERO_FIGURES, "faults", "failovers", "create_503",
-               "create_5xx", "recovery_p99_ms", "wall_s"]
+    columns = [
+        "acknowledged",
+        "completed",
+        "failed",
+        *ZERO_FIGURES,
+        "faults",
+        "failovers",
+        "create_503",
+        "create_5xx",
+        "recovery_p99_ms",
+        "wall_s",
+    ]
     table = Table(title="chaos")
     table.add_column("scenario")
     for c in columns:

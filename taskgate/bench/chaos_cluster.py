@@ -31,7 +31,11 @@ class Proc:
         self.starts += 1
         log = open(self.log_dir / f"{self.name}.{self.starts}.log", "wb")  # noqa: SIM115 - owned by the process
         self.popen = subprocess.Popen(  # dies with this process, so a killed run leaves no orphans
-            self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            self.argv,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
             preexec_fn=_die_with_parent(),
         )
         log.close()
@@ -72,8 +76,17 @@ class Cluster:
     """``sentinel=True``: Redis is a master + replica + three Sentinels (``self.sentinel``) and
     every process connects through Sentinel, with ``min_replicas_ack`` as the durability option."""
 
-    def __init__(self, *, schedulers: int = 1, workers: int = 2, lease_ms: int = 2000, seed: int = 1,
-                 sentinel: bool = False, min_replicas_ack: int = 0, callbacks: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        schedulers: int = 1,
+        workers: int = 2,
+        lease_ms: int = 2000,
+        seed: int = 1,
+        sentinel: bool = False,
+        min_replicas_ack: int = 0,
+        callbacks: bool = False,
+    ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="taskgate-chaos-"))
         self.redis_port, self.api_port, self.sim_port = (free_loopback_port() for _ in range(3))
         self.sentinel: SentinelSet | None = None

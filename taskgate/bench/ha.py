@@ -69,13 +69,23 @@ async def measure(n_tasks: int, concurrency: int, rounds: int) -> dict[str, Any]
         for acks in (0, 1)
     }
     off, on = settings["0"]["creates_per_s"], settings["1"]["creates_per_s"]
-    return {"tasks_per_phase": n_tasks, "concurrency": concurrency, "rounds": rounds, "settings": settings,
-            "cost_pct": round(100 * (off - on) / off, 1) if off else None}
+    return {
+        "tasks_per_phase": n_tasks,
+        "concurrency": concurrency,
+        "rounds": rounds,
+        "settings": settings,
+        "cost_pct": round(100 * (off - on) / off, 1) if off else None,
+    }
 
 
 async def _phase(url: str, prefix: str, acks: int, n: int, concurrency: int) -> tuple[float, list[float]]:
-    settings = Settings(redis_url=url, key_prefix=prefix, redis_min_replicas_ack=acks,
-                        api_port=free_loopback_port(), log_profile="json")
+    settings = Settings(
+        redis_url=url,
+        key_prefix=prefix,
+        redis_min_replicas_ack=acks,
+        api_port=free_loopback_port(),
+        log_profile="json",
+    )
     services = await build_services(settings)
     runner = web.AppRunner(create_app(settings, services), access_log=None)
     await runner.setup()

@@ -119,7 +119,10 @@ async def _taskgate_run(
     try:
         users = await _seed(services, sim_port, n_users)
         env = role_env(
-            settings, worker_max_jobs=500, upstream_poll_interval_s=0.005, sim_latency_fast_s=0,
+            settings,
+            worker_max_jobs=500,
+            upstream_poll_interval_s=0.005,
+            sim_latency_fast_s=0,
             upstream_polls_per_s_per_account=0,  # one account serves every task here
         )
         request = {

@@ -37,10 +37,25 @@ class ThrowawayRedis:
         self.dir = Path(tempfile.mkdtemp(prefix="taskgate-bench-redis-"))
         port = free_loopback_port()
         self.proc = await asyncio.create_subprocess_exec(
-            binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(self.dir), "--save", "",
-            "--appendonly", "no", "--daemonize", "no", "--logfile", str(self.dir / "redis.log"),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL, start_new_session=True,
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.dir / "redis.log"),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
         )
         url = f"redis://127.0.0.1:{port}/0"
         loop = asyncio.get_running_loop()

@@ -70,8 +70,14 @@ def fairness_figures(counts: Sequence[int]) -> dict[str, Any]:
 
 
 def latency_figures(ms: Sequence[float], sent: int, method: str) -> dict[str, Any]:
-    return {"method": method, "sent": sent, "count": len(ms), "p50": percentile(ms, 50),
-            "p99": percentile(ms, 99), "max": max(ms) if ms else None}
+    return {
+        "method": method,
+        "sent": sent,
+        "count": len(ms),
+        "p50": percentile(ms, 50),
+        "p99": percentile(ms, 99),
+        "max": max(ms) if ms else None,
+    }
 
 
 def throughput_figures(
@@ -80,14 +86,22 @@ def throughput_figures(
     calls_ms = [c * 1000 for c in calls_s]
     diff = commandstats_diff(before, after)
     evalsha_usec = diff.get("evalsha", (0, 0))[1]
-    per_decision = {name: calls / decisions for name, (calls, _) in diff.items()
-                    if name not in ("evalsha", "info") and decisions}
+    per_decision = {
+        name: calls / decisions
+        for name, (calls, _) in diff.items()
+        if name not in ("evalsha", "info") and decisions
+    }
     top = dict(sorted(per_decision.items(), key=lambda kv: -kv[1])[:TOP_COMMANDS])
     return {
-        "decisions": decisions, "dispatch_calls": len(calls_s), "wall_s": wall_s,
+        "decisions": decisions,
+        "dispatch_calls": len(calls_s),
+        "wall_s": wall_s,
         "decisions_per_s": decisions / wall_s if wall_s > 0 else None,
-        "call_ms": {"p50": percentile(calls_ms, 50), "p99": percentile(calls_ms, 99),
-                    "max": max(calls_ms) if calls_ms else None},
+        "call_ms": {
+            "p50": percentile(calls_ms, 50),
+            "p99": percentile(calls_ms, 99),
+            "max": max(calls_ms) if calls_ms else None,
+        },
         "redis_usec_per_decision": evalsha_usec / decisions if decisions else None,
         "redis_decisions_per_s": decisions / (evalsha_usec / 1e6) if evalsha_usec else None,
         "commands_per_decision": {k: round(v, 3) for k, v in top.items()},
@@ -114,12 +128,23 @@ def build(config: dict[str, Any], redis: dict[str, Any], scenarios: list[dict[st
         value = summary[_SUMMARY_OF[name]]
         met = None if value is None else _compare(value, op, bound)
         targets[name] = {"target": f"{op} {bound:g}", "value": value, "met": met}
-    return {"benchmark": "scheduler", "schema": SCHEMA, "redis": redis, "config": config,
-            "scenarios": scenarios, "summary": summary, "targets": targets}
+    return {
+        "benchmark": "scheduler",
+        "schema": SCHEMA,
+        "redis": redis,
+        "config": config,
+        "scenarios": scenarios,
+        "summary": summary,
+        "targets": targets,
+    }
 
 
-_SUMMARY_OF = {"decisions_per_s": "decisions_per_s_min", "latency_p99_ms": "latency_p99_ms_max",
-               "scale_ratio": "scale_ratio", "memory_per_task_bytes": "memory_per_task_bytes_max"}
+_SUMMARY_OF = {
+    "decisions_per_s": "decisions_per_s_min",
+    "latency_p99_ms": "latency_p99_ms_max",
+    "scale_ratio": "scale_ratio",
+    "memory_per_task_bytes": "memory_per_task_bytes_max",
+}
 
 
 def _compare(value: float, op: str, bound: float) -> bool:
@@ -145,9 +170,13 @@ def summarise(scenarios: list[dict[str, Any]]) -> dict[str, Any]:
     p99 = values(lambda s: s["latency_ms"]["p99"])
     memory = values(lambda s: s["memory_per_task_bytes"])
     jain = values(lambda s: s["jain_index"])
-    return {"decisions_per_s_min": min(dps, default=None), "latency_p99_ms_max": max(p99, default=None),
-            "scale_ratio": ratio, "memory_per_task_bytes_max": max(memory, default=None),
-            "jain_index_min": min(jain, default=None)}
+    return {
+        "decisions_per_s_min": min(dps, default=None),
+        "latency_p99_ms_max": max(p99, default=None),
+        "scale_ratio": ratio,
+        "memory_per_task_bytes_max": max(memory, default=None),
+        "jain_index_min": min(jain, default=None),
+    }
 
 
 def _fmt(value: Any, spec: str = ".1f") -> str:
@@ -159,23 +188,42 @@ def _fmt(value: Any, spec: str = ".1f") -> str:
 
 
 def render(result: dict[str, Any], console: Console) -> None:
-    table = Table(title=f"taskgate bench scheduler (batch {result['config']['batch']}, "
-                        f"redis {result['redis']['version']})")
+    table = Table(
+        title=f"taskgate bench scheduler (batch {result['config']['batch']}, "
+        f"redis {result['redis']['version']})"
+    )
     table.caption = (
         "dec/s: dispatch decisions per second (client; redis: EVALSHA time only); call: one "
         "dispatch(batch) in ms; lat: enqueue->dispatch with free slots in ms (client perf_counter; "
         "srv: Redis TIME, 1 ms steps); B/task: used_memory per queued task; hash: task hash bytes"
     )
-    for column in ("users", "tasks", "dec/s", "redis dec/s", "call p99", "lat p50", "lat p99", "srv p99",
-                   "Jain", "B/task", "hash"):
+    for column in (
+        "users",
+        "tasks",
+        "dec/s",
+        "redis dec/s",
+        "call p99",
+        "lat p50",
+        "lat p99",
+        "srv p99",
+        "Jain",
+        "B/task",
+        "hash",
+    ):
         table.add_column(column, justify="right")
     for s in result["scenarios"]:
         table.add_row(
-            str(s["users"]), str(s["tasks"]), _fmt(s["decisions_per_s"], ".0f"),
-            _fmt(s["redis_decisions_per_s"], ".0f"), _fmt(s["call_ms"]["p99"], ".2f"),
-            _fmt(s["latency_ms"]["p50"], ".2f"), _fmt(s["latency_ms"]["p99"], ".2f"),
-            _fmt(s["latency_server_ms"]["p99"], ".0f"), _fmt(s["jain_index"], ".4f"),
-            _fmt(s["memory_per_task_bytes"], ".0f"), _fmt(s["memory_breakdown_bytes"]["task_hash"], ".0f"),
+            str(s["users"]),
+            str(s["tasks"]),
+            _fmt(s["decisions_per_s"], ".0f"),
+            _fmt(s["redis_decisions_per_s"], ".0f"),
+            _fmt(s["call_ms"]["p99"], ".2f"),
+            _fmt(s["latency_ms"]["p50"], ".2f"),
+            _fmt(s["latency_ms"]["p99"], ".2f"),
+            _fmt(s["latency_server_ms"]["p99"], ".0f"),
+            _fmt(s["jain_index"], ".4f"),
+            _fmt(s["memory_per_task_bytes"], ".0f"),
+            _fmt(s["memory_breakdown_bytes"]["task_hash"], ".0f"),
         )
     console.print(table)
     targets = Table(title="targets (figures, not assertions)")

@@ -74,8 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency-tasks", type=int, default=2000, help="tasks of the latency phase")
     parser.add_argument("--rate", type=float, default=1000.0, help="enqueues/s of the latency phase")
     parser.add_argument("--quick", action="store_true", help=f"small sizes for a smoke test: {QUICK}")
-    parser.add_argument("--redis-url", default=None,
-                        help="use this Redis (default: a throwaway redis-server)")
+    parser.add_argument(
+        "--redis-url", default=None, help="use this Redis (default: a throwaway redis-server)"
+    )
 
 
 def config_from(args: argparse.Namespace) -> BenchConfig:
@@ -167,25 +168,52 @@ class Scenario:
         for chunk in chunks(self.users, PIPELINE_CHUNK):
             pipe = self.redis.pipeline(transaction=False)
             for user_id in chunk:
-                pipe.hset(self.keys.user(user_id), mapping={
-                    **plan, "id": user_id, "weight": "1", "failover": "0", "service_mode": "",
-                    "cap": str(cap),
-                })
+                pipe.hset(
+                    self.keys.user(user_id),
+                    mapping={
+                        **plan,
+                        "id": user_id,
+                        "weight": "1",
+                        "failover": "0",
+                        "service_mode": "",
+                        "cap": str(cap),
+                    },
+                )
                 pipe.sadd(self.keys.users(), user_id)
-                pipe.evalsha(adjust, 2, self.keys.wallet(user_id), self.keys.ledger(user_id),
-                             "", user_id, UNIT, str(WALLET_CREDITS), "top_up", "bench")
+                pipe.evalsha(
+                    adjust,
+                    2,
+                    self.keys.wallet(user_id),
+                    self.keys.ledger(user_id),
+                    "",
+                    user_id,
+                    UNIT,
+                    str(WALLET_CREDITS),
+                    "top_up",
+                    "bench",
+                )
             await pipe.execute()
 
     async def seed_account(self) -> None:
         account_id = uuid.uuid4().hex[:16]
         capacity = self.config.tasks + self.config.latency_tasks + 1
-        fields = {"owner": SHARED_OWNER, "provider": "sim", "base_url": "http://127.0.0.1:1",
-                  "models": MODEL_GROUP, "modes": ",".join(Lane), "capacity": str(capacity),
-                  "priority": "0", "weight": "1", "daily_cap": "0", "backup": "0"}
+        fields = {
+            "owner": SHARED_OWNER,
+            "provider": "sim",
+            "base_url": "http://127.0.0.1:1",
+            "models": MODEL_GROUP,
+            "modes": ",".join(Lane),
+            "capacity": str(capacity),
+            "priority": "0",
+            "weight": "1",
+            "daily_cap": "0",
+            "backup": "0",
+        }
         await self.scripts.call(
-            "put_account", keys=[self.keys.account(account_id), self.keys.accounts(),
-                                 self.keys.account_secret(account_id)],
-            args=[self.keys.base, "", account_id, json.dumps(fields), "bench-secret"])
+            "put_account",
+            keys=[self.keys.account(account_id), self.keys.accounts(), self.keys.account_secret(account_id)],
+            args=[self.keys.base, "", account_id, json.dumps(fields), "bench-secret"],
+        )
 
     async def enqueue_backlog(self) -> None:
         sha = await self.sha("create_task")
@@ -202,13 +230,33 @@ class Scenario:
     def create_args(self, user_index: int) -> tuple[str, list[str], list[Any]]:
         user_id, task_id = self.users[user_index], str(uuid.uuid4())
         flow = flow_id(Lane.FAST, Pool.PPU, user_id, MODEL_GROUP)
-        fields = {"user": user_id, "model": MODEL, "task_type": TASK_TYPE, "model_group": MODEL_GROUP,
-                  "lane": str(Lane.FAST), "pool": str(Pool.PPU), "bot_id": "", "input": "{}", "config": "{}",
-                  "webhook_endpoint": "", "webhook_secret": "", "ppu_unit": UNIT,
-                  "ppu_price": str(self.config.price), "ppu_relax": "0", "bonus": "0"}
+        fields = {
+            "user": user_id,
+            "model": MODEL,
+            "task_type": TASK_TYPE,
+            "model_group": MODEL_GROUP,
+            "lane": str(Lane.FAST),
+            "pool": str(Pool.PPU),
+            "bot_id": "",
+            "input": "{}",
+            "config": "{}",
+            "webhook_endpoint": "",
+            "webhook_secret": "",
+            "ppu_unit": UNIT,
+            "ppu_price": str(self.config.price),
+            "ppu_relax": "0",
+            "bonus": "0",
+        }
         k = self.keys
-        keys = [k.task(task_id), k.user(user_id), k.wallet(user_id), k.ledger(user_id), k.user_tasks(user_id),
-                k.idempotency(user_id, "-"), k.flow(flow)]
+        keys = [
+            k.task(task_id),
+            k.user(user_id),
+            k.wallet(user_id),
+            k.ledger(user_id),
+            k.user_tasks(user_id),
+            k.idempotency(user_id, "-"),
+            k.flow(flow),
+        ]
         args = [k.base, "", task_id, json.dumps(fields), UNIT, self.config.price, "0", flow, 0]
         return task_id, keys, args
 
@@ -217,8 +265,11 @@ class Scenario:
 
     def per_user_keys(self, users: list[str]) -> dict[str, list[str]]:
         flow = [self.keys.flow(flow_id(Lane.FAST, Pool.PPU, u, MODEL_GROUP)) for u in users]
-        return {"ledger": [self.keys.ledger(u) for u in users],
-                "user_tasks": [self.keys.user_tasks(u) for u in users], "flow": flow}
+        return {
+            "ledger": [self.keys.ledger(u) for u in users],
+            "user_tasks": [self.keys.user_tasks(u) for u in users],
+            "flow": flow,
+        }
 
     async def memory_breakdown(self, ledger_before: int) -> dict[str, float]:
         """MEMORY USAGE per queued task of what an enqueue writes, on a sample (ledger: the growth)."""
@@ -288,8 +339,10 @@ class Scenario:
         finally:
             await prod_redis.aclose()
         client_ms = [(watched.seen[t] - s) * 1000 for t, s in sent.items() if t in watched.seen]
-        return {"latency_ms": report.latency_figures(client_ms, len(sent), "client_perf_counter"),
-                "latency_server_ms": report.latency_figures(server_ms, len(sent), "redis_time_ms")}
+        return {
+            "latency_ms": report.latency_figures(client_ms, len(sent), "client_perf_counter"),
+            "latency_server_ms": report.latency_figures(server_ms, len(sent), "redis_time_ms"),
+        }
 
     async def produce(self, scripts: Scripts) -> dict[str, float]:
         """Enqueue at a steady rate; returns task id -> perf_counter just before its create call."""
@@ -350,7 +403,7 @@ async def used_memory(redis: Redis) -> int:
 
 
 def chunks(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 async def batched_scan(redis: Redis, pattern: str) -> Any:

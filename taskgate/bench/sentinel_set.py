@@ -27,8 +27,13 @@ READY_TIMEOUT_S = 30.0
 
 
 class SentinelSet:
-    def __init__(self, *, down_after_ms: int = DOWN_AFTER_MS, failover_timeout_ms: int = FAILOVER_TIMEOUT_MS,
-                 keep_dir: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        down_after_ms: int = DOWN_AFTER_MS,
+        failover_timeout_ms: int = FAILOVER_TIMEOUT_MS,
+        keep_dir: bool = False,
+    ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="taskgate-sentinel-"))
         self.binary = shutil.which("redis-server") or "redis-server"
         self.node_ports = [free_loopback_port() for _ in range(2)]
@@ -50,9 +55,23 @@ class SentinelSet:
     def _node(self, index: int, replica_of: int | None) -> Proc:
         node_dir = self.dir / f"node{index}"
         node_dir.mkdir(exist_ok=True)
-        argv = [self.binary, "--port", str(self.node_ports[index]), "--bind", "127.0.0.1",
-                "--dir", str(node_dir), "--appendonly", "yes", "--appendfsync", "always", "--save", "",
-                "--maxclients", "2000"]
+        argv = [
+            self.binary,
+            "--port",
+            str(self.node_ports[index]),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(node_dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+            "--maxclients",
+            "2000",
+        ]
         if replica_of is not None:
             argv += ["--replicaof", "127.0.0.1", str(replica_of)]
         return Proc(f"node{index}", argv, dict(os.environ), node_dir)

@@ -42,7 +42,8 @@ class WalletService:
         if not reason.strip():
             raise InvalidInput("reason", "a reason is required")
         result = await self.scripts.call(
-            "adjust_wallet", keys=[self.keys.wallet(user_id), self.keys.ledger(user_id)],
+            "adjust_wallet",
+            keys=[self.keys.wallet(user_id), self.keys.ledger(user_id)],
             args=["", user_id, unit, int(amount), kind, reason],
         )
         log.info("wallet_adjusted", user_id=user_id, unit=unit, amount=amount, kind=kind)

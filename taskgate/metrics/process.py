@@ -49,8 +49,7 @@ class ProcessMetrics:
         )
         self.outcomes = Counter(
             "taskgate_task_outcomes",
-            "Ends of attempts: completed, failed (by reason), incorrect, "
-            "cancelled, retried, failed_over",
+            "Ends of attempts: completed, failed (by reason), incorrect, cancelled, retried, failed_over",
             ["outcome", "reason"],
             registry=r,
         )

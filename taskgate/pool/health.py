@@ -70,8 +70,14 @@ class AccountHealth:
         )
         old, new = str(result[1]), str(result[2])
         if old != new:
-            log.warning("account_health_changed", account_id=account_id, old=old, new=new,
-                        kind=str(signal), cooldown_until=int(result[3]))
+            log.warning(
+                "account_health_changed",
+                account_id=account_id,
+                old=old,
+                new=new,
+                kind=str(signal),
+                cooldown_until=int(result[3]),
+            )
         return old, new
 
     async def sweep(self, now_ms: int | None = None) -> tuple[int, int]:

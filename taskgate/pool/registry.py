@@ -23,11 +23,32 @@ from taskgate.store.scripts import Scripts
 log = structlog.get_logger(__name__)
 
 DEFAULT_MODELS = (
-    "midjourney", "flux", "kling", "luma", "hailuo", "suno", "faceswap", "image-toolkit", "qubico",
+    "midjourney",
+    "flux",
+    "kling",
+    "luma",
+    "hailuo",
+    "suno",
+    "faceswap",
+    "image-toolkit",
+    "qubico",
 )
 PUBLIC_FIELDS = (
-    "id", "owner", "provider", "base_url", "models", "modes", "capacity", "priority", "weight",
-    "daily_cap", "backup", "state", "state_reason", "cooldown_until", "created_ms",
+    "id",
+    "owner",
+    "provider",
+    "base_url",
+    "models",
+    "modes",
+    "capacity",
+    "priority",
+    "weight",
+    "daily_cap",
+    "backup",
+    "state",
+    "state_reason",
+    "cooldown_until",
+    "created_ms",
 )
 
 
@@ -72,10 +93,16 @@ class AccountSpec(BaseModel):
 
     def fields(self) -> dict[str, str]:
         out = {
-            "owner": self.owner, "provider": self.provider, "base_url": self.base_url,
-            "models": ",".join(self.models), "modes": ",".join(str(m) for m in self.modes),
-            "capacity": str(self.capacity), "priority": str(self.priority), "weight": str(self.weight),
-            "daily_cap": str(self.daily_cap), "backup": "1" if self.backup else "0",
+            "owner": self.owner,
+            "provider": self.provider,
+            "base_url": self.base_url,
+            "models": ",".join(self.models),
+            "modes": ",".join(str(m) for m in self.modes),
+            "capacity": str(self.capacity),
+            "priority": str(self.priority),
+            "weight": str(self.weight),
+            "daily_cap": str(self.daily_cap),
+            "backup": "1" if self.backup else "0",
         }
         out.update({f"cap_{mode}": str(n) for mode, n in self.mode_capacity.items()})
         return out
@@ -99,17 +126,27 @@ class AccountRegistry:
         if not secret and spec.provider == "sim":  # the simulator accepts any non-empty key
             secret = sim_default_key(account_id)
         await self._put(account_id, spec.fields(), secret)
-        log.info("account_added", account_id=account_id, owner=spec.owner, provider=spec.provider,
-                 capacity=spec.capacity)
+        log.info(
+            "account_added",
+            account_id=account_id,
+            owner=spec.owner,
+            provider=spec.provider,
+            capacity=spec.capacity,
+        )
         return account_id
 
     async def update(self, account_id: str, **changes: Any) -> dict[str, Any]:
         current = await self._raw(account_id)
         merged = {
-            "owner": current["owner"], "provider": current["provider"], "base_url": current["base_url"],
-            "models": current["models"].split(","), "modes": [m for m in current["modes"].split(",") if m],
-            "capacity": int(current["capacity"]), "priority": int(current.get("priority", 0)),
-            "weight": int(current.get("weight", 1)), "daily_cap": int(current.get("daily_cap", 0)),
+            "owner": current["owner"],
+            "provider": current["provider"],
+            "base_url": current["base_url"],
+            "models": current["models"].split(","),
+            "modes": [m for m in current["modes"].split(",") if m],
+            "capacity": int(current["capacity"]),
+            "priority": int(current.get("priority", 0)),
+            "weight": int(current.get("weight", 1)),
+            "daily_cap": int(current.get("daily_cap", 0)),
             "backup": current.get("backup") == "1",
         }
         merged.update({k: v for k, v in changes.items() if v is not None})
@@ -152,20 +189,35 @@ class AccountRegistry:
         secret = await self.redis.get(self.keys.account_secret(account_id))
         remember_secret(secret.decode() if secret else "")  # scrubbed by value from this job's logs
         return AccountAccess(
-            account_id=account_id, provider=raw["provider"],
+            account_id=account_id,
+            provider=raw["provider"],
             base_url=raw["base_url"] or self.settings.sim_url,
             api_key=SecretStr(secret.decode() if secret else ""),
         )
 
-    async def set_state(self, account_id: str, state: AccountState, *, by: str = "operator",
-                        reason: str = "", until_ms: int = 0) -> tuple[str, str]:
+    async def set_state(
+        self,
+        account_id: str,
+        state: AccountState,
+        *,
+        by: str = "operator",
+        reason: str = "",
+        until_ms: int = 0,
+    ) -> tuple[str, str]:
         result = await self.scripts.call(
-            "set_account_state", keys=[self.keys.account(account_id)],
+            "set_account_state",
+            keys=[self.keys.account(account_id)],
             args=[self.keys.base, "", account_id, str(state), until_ms, by, reason],
         )
         if result[1] != result[2]:
-            log.info("account_state_changed", account_id=account_id, old=result[1], new=result[2], by=by,
-                     reason=reason)
+            log.info(
+                "account_state_changed",
+                account_id=account_id,
+                old=result[1],
+                new=result[2],
+                by=by,
+                reason=reason,
+            )
         return str(result[1]), str(result[2])
 
     async def pause(self, account_id: str) -> None:
@@ -193,8 +245,13 @@ class AccountRegistry:
             by_state[acc["state"]] = by_state.get(acc["state"], 0) + 1
             if acc["state"] != AccountState.ACTIVE:
                 states.setdefault(acc["state"], []).append(
-                    {"account_id": acc["id"], "owner": acc["owner"], "reason": acc["state_reason"],
-                     "cooldown_until": acc["cooldown_until"] or None})
+                    {
+                        "account_id": acc["id"],
+                        "owner": acc["owner"],
+                        "reason": acc["state_reason"],
+                        "cooldown_until": acc["cooldown_until"] or None,
+                    }
+                )
         return {
             "accounts": len(accounts),
             "by_state": by_state,

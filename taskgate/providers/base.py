@@ -36,8 +36,14 @@ class ErrorKind(StrEnum):
 
 
 ACCOUNT_PROBLEMS = frozenset(
-    {ErrorKind.CAPTCHA, ErrorKind.BANNED, ErrorKind.CREDENTIALS, ErrorKind.QUOTA, ErrorKind.FAST_HOURS,
-     ErrorKind.RATE_LIMITED}
+    {
+        ErrorKind.CAPTCHA,
+        ErrorKind.BANNED,
+        ErrorKind.CREDENTIALS,
+        ErrorKind.QUOTA,
+        ErrorKind.FAST_HOURS,
+        ErrorKind.RATE_LIMITED,
+    }
 )
 
 
@@ -54,8 +60,10 @@ class ProviderError(Exception):
         self.raw = raw
 
     def __repr__(self) -> str:
-        return (f"ProviderError(kind={self.kind.value!r}, message={self.message!r}, "
-                f"retry_after_s={self.retry_after_s!r})")
+        return (
+            f"ProviderError(kind={self.kind.value!r}, message={self.message!r}, "
+            f"retry_after_s={self.retry_after_s!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -214,13 +222,21 @@ class JsonTransport:
         self.session = session
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
 
-    async def call(self, method: str, url: str, access: AccountAccess, *, json_body: Any = None,
-                   headers: dict[str, str] | None = None) -> HttpAnswer:
+    async def call(
+        self,
+        method: str,
+        url: str,
+        access: AccountAccess,
+        *,
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> HttpAnswer:
         all_headers = {"x-api-key": access.api_key.get_secret_value(), "accept": "application/json"}
         all_headers.update(headers or {})
         try:
-            async with self.session.request(method, url, json=json_body, headers=all_headers,
-                                            timeout=self.timeout) as resp:
+            async with self.session.request(
+                method, url, json=json_body, headers=all_headers, timeout=self.timeout
+            ) as resp:
                 text = await resp.text(errors="replace")
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                 status = resp.status

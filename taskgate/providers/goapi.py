@@ -58,15 +58,25 @@ class GoapiProvider:
         task_input = dict(request.input)
         if request.model in MODE_MODELS and request.mode and "process_mode" not in task_input:
             task_input["process_mode"] = request.mode
-        body = {"model": request.model, "task_type": request.task_type, "input": task_input,
-                "config": {"service_mode": ""}}
-        answer = await self.http.call("POST", _url(access, "/api/v1/task"), access, json_body=body,
-                                      headers={"Idempotency-Key": request.idempotency_key})
+        body = {
+            "model": request.model,
+            "task_type": request.task_type,
+            "input": task_input,
+            "config": {"service_mode": ""},
+        }
+        answer = await self.http.call(
+            "POST",
+            _url(access, "/api/v1/task"),
+            access,
+            json_body=body,
+            headers={"Idempotency-Key": request.idempotency_key},
+        )
         data = _data(answer, access)
         task_id = data.get("task_id") if isinstance(data, dict) else None
         if not isinstance(task_id, str) or not task_id:
-            raise ProviderError(ErrorKind.TRANSIENT, "upstream answered a submit without data.task_id",
-                                raw=answer.text)
+            raise ProviderError(
+                ErrorKind.TRANSIENT, "upstream answered a submit without data.task_id", raw=answer.text
+            )
         return task_id
 
     async def poll(self, access: AccountAccess, upstream_id: str) -> UpstreamStatus:
@@ -79,8 +89,12 @@ class GoapiProvider:
             raise ProviderError(ErrorKind.TRANSIENT, "unknown upstream task status", raw=answer.text)
         output = data.get("output") if isinstance(data.get("output"), dict) else None
         if state == UpstreamState.FAILED:
-            return UpstreamStatus(state=state, progress=_progress(output, state), output=output,
-                                  error=_task_error(data.get("error"), access))
+            return UpstreamStatus(
+                state=state,
+                progress=_progress(output, state),
+                output=output,
+                error=_task_error(data.get("error"), access),
+            )
         return UpstreamStatus(state=state, progress=_progress(output, state), output=output)
 
     async def cancel(self, access: AccountAccess, upstream_id: str) -> bool:
@@ -116,8 +130,12 @@ def _data(answer: HttpAnswer, access: AccountAccess) -> Any:
         raise ProviderError(ErrorKind.TRANSIENT, "upstream answered without a JSON envelope", raw=answer.text)
     status = answer.status if not ok_http else (code if isinstance(code, int) and 400 <= code < 600 else 500)
     message = _message(body, access) or f"HTTP {answer.status}"
-    raise ProviderError(kind_from_http(status, message), f"upstream refused ({status}): {message}",
-                        retry_after_s=answer.retry_after_s, raw=answer.text)
+    raise ProviderError(
+        kind_from_http(status, message),
+        f"upstream refused ({status}): {message}",
+        retry_after_s=answer.retry_after_s,
+        raw=answer.text,
+    )
 
 
 def _message(body: dict[str, Any], access: AccountAccess) -> str:

@@ -33,8 +33,13 @@ class SimProvider:
         self.http = JsonTransport(session, timeout_s)
 
     async def submit(self, access: AccountAccess, request: UpstreamRequest) -> str:
-        body = {"model": request.model, "task_type": request.task_type, "mode": request.mode,
-                "input": request.input, "idempotency_key": request.idempotency_key}
+        body = {
+            "model": request.model,
+            "task_type": request.task_type,
+            "mode": request.mode,
+            "input": request.input,
+            "idempotency_key": request.idempotency_key,
+        }
         if request.callback_url:
             body["callback_url"] = request.callback_url
         answer = await self.http.call("POST", _url(access, "/v1/jobs"), access, json_body=body)
@@ -79,16 +84,18 @@ def _ok_body(answer: HttpAnswer, access: AccountAccess) -> dict[str, Any]:
     if 200 <= answer.status < 300 and isinstance(answer.body, dict):
         return answer.body
     if 200 <= answer.status < 300:
-        raise ProviderError(ErrorKind.TRANSIENT, "upstream answered with a body that is not a JSON object",
-                            raw=answer.text)
+        raise ProviderError(
+            ErrorKind.TRANSIENT, "upstream answered with a body that is not a JSON object", raw=answer.text
+        )
     error = answer.body.get("error") if isinstance(answer.body, dict) else None
     kind, message = _kind_and_message(error, answer.status, access)
     retry_after = answer.retry_after_s
     exact = error.get("retry_after_s") if isinstance(error, dict) else None
     if retry_after is None and isinstance(exact, int | float):
         retry_after = float(exact)
-    raise ProviderError(kind, f"upstream refused ({answer.status}): {message}", retry_after_s=retry_after,
-                        raw=answer.text)
+    raise ProviderError(
+        kind, f"upstream refused ({answer.status}): {message}", retry_after_s=retry_after, raw=answer.text
+    )
 
 
 def _kind_and_message(error: Any, status: int, access: AccountAccess) -> tuple[ErrorKind, str]:

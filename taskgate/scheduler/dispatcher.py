@@ -34,9 +34,15 @@ class Dispatcher:
             "dispatch_tasks",
             keys=[self.keys.sched(), self.keys.arq_queue(), self.keys.worker_jobs()],
             args=[
-                self.keys.base, now_ms or "", max_n or s.dispatch_batch, s.lease_ms,
-                round(s.relax_share * 1000), s.relax_max_wait_ms, ARQ_JOB_KEY_PREFIX,
-                s.job_timeout_s * 1000 + JOB_TTL_EXTRA_MS, s.pending_max_wait_ms,
+                self.keys.base,
+                now_ms or "",
+                max_n or s.dispatch_batch,
+                s.lease_ms,
+                round(s.relax_share * 1000),
+                s.relax_max_wait_ms,
+                ARQ_JOB_KEY_PREFIX,
+                s.job_timeout_s * 1000 + JOB_TTL_EXTRA_MS,
+                s.pending_max_wait_ms,
             ],
         )
         flat = result[2:]
@@ -45,7 +51,8 @@ class Dispatcher:
     async def reap(self, limit: int = 500, *, now_ms: int | None = None) -> list[tuple[str, str]]:
         """Return expired leases: their tasks are retried (pending) or failed for good."""
         result = await self.scripts.call(
-            "reap_leases", keys=[self.keys.leases()],
+            "reap_leases",
+            keys=[self.keys.leases()],
             args=[self.keys.base, now_ms or "", limit, self.settings.max_attempts],
         )
         flat = result[2:]

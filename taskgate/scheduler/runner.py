@@ -66,8 +66,9 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event, *, probes: bool
     metrics, liveness = ProcessMetrics("scheduler"), Liveness(settings.liveness_stale_s)
     probe_runner = None
     if probes and settings.scheduler_probe_port:
-        probe_runner = await serve_probes(create_probe_app(metrics, liveness, redis),
-                                          settings.probe_host, settings.scheduler_probe_port)
+        probe_runner = await serve_probes(
+            create_probe_app(metrics, liveness, redis), settings.probe_host, settings.scheduler_probe_port
+        )
     log.info("scheduler_started", prefix=settings.key_prefix)
     next_sweep = 0.0
     try:

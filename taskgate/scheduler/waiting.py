@@ -23,7 +23,8 @@ class PendingSummary:
 
 async def pending_summary(scripts: Scripts, keys: Keys, now_ms: int | None = None) -> PendingSummary:
     result = await scripts.call(
-        "read_pending", keys=[keys.flow_meta(), keys.flow_wait(), keys.tasks_aside()],
+        "read_pending",
+        keys=[keys.flow_meta(), keys.flow_wait(), keys.tasks_aside()],
         args=[keys.base, now_ms or ""],
     )
     raw = json.loads(result[1])
@@ -31,6 +32,8 @@ async def pending_summary(scripts: Scripts, keys: Keys, now_ms: int | None = Non
     by_reason = {str(r): 0 for r in WaitReason}
     by_reason.update({str(k): int(v) for k, v in (raw.get("by_reason") or {}).items()})
     oldest = raw.get("oldest_ms") or {}
-    ages = {str(lane): round(max(now - int(oldest[lane]), 0) / 1000, 3) if lane in oldest else 0.0
-            for lane in LANES_BY_PRIORITY}
+    ages = {
+        str(lane): round(max(now - int(oldest[lane]), 0) / 1000, 3) if lane in oldest else 0.0
+        for lane in LANES_BY_PRIORITY
+    }
     return PendingSummary(by_reason, ages)

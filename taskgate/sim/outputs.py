@@ -21,10 +21,17 @@ from typing import Any
 IMAGES_PER_JOB = 4
 SONGS_PER_JOB = 2  # "each generation will produce TWO music clips" (seed 003)
 FRAME = {"width": 1280, "height": 720}
-VIDEO_MODELS = frozenset({
-    "hailuo", "Qubico/hunyuan", "Qubico/wanx", "Qubico/skyreels", "Qubico/framepack", "Qubico/hug-video",
-    "Qubico/video-toolkit",
-})
+VIDEO_MODELS = frozenset(
+    {
+        "hailuo",
+        "Qubico/hunyuan",
+        "Qubico/wanx",
+        "Qubico/skyreels",
+        "Qubico/framepack",
+        "Qubico/hug-video",
+        "Qubico/video-toolkit",
+    }
+)
 AUDIO_MODELS = frozenset({"Qubico/tts", "Qubico/mmaudio", "Qubico/diffrhythm", "Qubico/ace-step"})
 
 Shape = Callable[[str, str], dict[str, Any]]  # (file stem, files base) -> output
@@ -81,10 +88,18 @@ def _kling(stem: str, base: str) -> dict[str, Any]:
     work = {
         "status": 99,
         "type": "m2v_txt2video",
-        "cover": {"resource": _url(base, f"{stem}-cover", "png"), "resource_without_watermark": "",
-                  **FRAME, "duration": 0},
-        "video": {"resource": video, "resource_without_watermark": _url(base, f"{stem}-nowm", "mp4"),
-                  **FRAME, "duration": 5100},
+        "cover": {
+            "resource": _url(base, f"{stem}-cover", "png"),
+            "resource_without_watermark": "",
+            **FRAME,
+            "duration": 0,
+        },
+        "video": {
+            "resource": video,
+            "resource_without_watermark": _url(base, f"{stem}-nowm", "mp4"),
+            **FRAME,
+            "duration": 5100,
+        },
     }
     return {"type": "m2v_txt2video", "status": 99, "works": [work], "video_url": video}
 
@@ -101,9 +116,15 @@ def _luma(stem: str, base: str) -> dict[str, Any]:
 
 def _udio(stem: str, base: str) -> dict[str, Any]:
     songs = [
-        {"id": f"{stem}-{i}", "title": f"Simulated song {i}", "song_path": _url(base, f"{stem}-{i}", "mp3"),
-         "image_path": _url(base, f"{stem}-{i}", "png"), "lyrics": "[Verse]\nla la la", "tags": ["sim"],
-         "duration": 32.0}
+        {
+            "id": f"{stem}-{i}",
+            "title": f"Simulated song {i}",
+            "song_path": _url(base, f"{stem}-{i}", "mp3"),
+            "image_path": _url(base, f"{stem}-{i}", "png"),
+            "lyrics": "[Verse]\nla la la",
+            "tags": ["sim"],
+            "duration": 32.0,
+        }
         for i in range(1, SONGS_PER_JOB + 1)
     ]
     return {"songs": songs}
@@ -113,9 +134,14 @@ def _suno(stem: str, base: str) -> dict[str, Any]:
     clips = {}
     for i in range(1, SONGS_PER_JOB + 1):
         clip = f"{stem}-{i}"
-        clips[clip] = {"id": clip, "title": f"Simulated clip {i}", "audio_url": _url(base, clip, "mp3"),
-                       "image_url": _url(base, clip, "png"), "video_url": _url(base, clip, "mp4"),
-                       "metadata": {"duration": 32.0}}
+        clips[clip] = {
+            "id": clip,
+            "title": f"Simulated clip {i}",
+            "audio_url": _url(base, clip, "mp3"),
+            "image_url": _url(base, clip, "png"),
+            "video_url": _url(base, clip, "mp4"),
+            "metadata": {"duration": 32.0},
+        }
     return {"clips": clips}
 
 

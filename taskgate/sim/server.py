@@ -74,16 +74,18 @@ def create_sim_app(settings: Settings, *, seed: int | None = None) -> web.Applic
     app[SIM_STATE] = SimState(settings, seed=seed if seed is not None else sim_seed(settings))
     app[SIM_CALLBACKS] = SimCallbacks()
     app.on_cleanup.append(_close_callbacks)
-    app.add_routes([
-        web.post("/v1/jobs", submit_job),
-        web.get("/v1/jobs/{job_id}", get_job),
-        web.post("/v1/jobs/{job_id}/cancel", cancel_job),
-        web.get("/v1/health", health),
-        web.post("/sim/accounts/{api_key}", configure_account),
-        web.get("/sim/accounts/{api_key}", show_account),
-        web.get("/sim/stats", stats),
-        web.get("/files/{name}", serve_file),
-    ])
+    app.add_routes(
+        [
+            web.post("/v1/jobs", submit_job),
+            web.get("/v1/jobs/{job_id}", get_job),
+            web.post("/v1/jobs/{job_id}/cancel", cancel_job),
+            web.get("/v1/health", health),
+            web.post("/sim/accounts/{api_key}", configure_account),
+            web.get("/sim/accounts/{api_key}", show_account),
+            web.get("/sim/stats", stats),
+            web.get("/files/{name}", serve_file),
+        ]
+    )
     return app
 
 
@@ -137,12 +139,20 @@ async def _submit_body(request: web.Request) -> SubmitBody:
     if not isinstance(task_input, dict):
         raise SimRefused(400, ErrorKind.INCORRECT, "invalid input: an object is required")
     callback_url = raw.get("callback_url") or ""
-    if not isinstance(callback_url, str) or len(callback_url) > 2000 or (
-        callback_url and not callback_url.startswith(("http://", "https://"))
+    if (
+        not isinstance(callback_url, str)
+        or len(callback_url) > 2000
+        or (callback_url and not callback_url.startswith(("http://", "https://")))
     ):
         raise SimRefused(400, ErrorKind.INCORRECT, "invalid callback_url: an http(s) URL is required")
-    return SubmitBody(model=fields["model"], task_type=fields["task_type"], mode=mode.lower(),
-                      input=task_input, idempotency_key=fields["idempotency_key"], callback_url=callback_url)
+    return SubmitBody(
+        model=fields["model"],
+        task_type=fields["task_type"],
+        mode=mode.lower(),
+        input=task_input,
+        idempotency_key=fields["idempotency_key"],
+        callback_url=callback_url,
+    )
 
 
 async def submit_job(request: web.Request) -> web.Response:
@@ -156,8 +166,15 @@ async def submit_job(request: web.Request) -> web.Response:
         return refusal_response(refused)
     if created and body.callback_url:
         request.app[SIM_CALLBACKS].schedule(state, job, body.callback_url, _files_base(request))
-    log.info("sim_job_submitted", job_id=job.id, created=created, mode=body.mode, model=body.model,
-             outcome=str(job.outcome), duration_s=round(job.duration_s, 3))
+    log.info(
+        "sim_job_submitted",
+        job_id=job.id,
+        created=created,
+        mode=body.mode,
+        model=body.model,
+        outcome=str(job.outcome),
+        duration_s=round(job.duration_s, 3),
+    )
     return web.json_response({"id": job.id, "created": created})
 
 

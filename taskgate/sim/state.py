@@ -69,18 +69,32 @@ class SimJob:
         """The job as ``GET /v1/jobs/{id}`` answers it."""
         elapsed = now - self.created_at
         if self.cancelled_at is not None:
-            return _failed(self, _progress(self.cancelled_at - self.created_at, self.duration_s),
-                           "transient", "cancelled")
+            return _failed(
+                self,
+                _progress(self.cancelled_at - self.created_at, self.duration_s),
+                "transient",
+                "cancelled",
+            )
         if elapsed >= self.duration_s:
             if self.outcome == SimOutcome.COMPLETED:
                 output = output_for(self.body.model, self.body.task_type, self.id, files_base)
-                return {"id": self.id, "status": "completed", "progress": 100, "output": output,
-                        "error": None}
+                return {
+                    "id": self.id,
+                    "status": "completed",
+                    "progress": 100,
+                    "output": output,
+                    "error": None,
+                }
             return _failed(self, 100, str(self.outcome), FAILURE_MESSAGES[self.outcome])
         if elapsed < min(self.duration_s * 0.1, PENDING_MAX_S):
             return {"id": self.id, "status": "pending", "progress": 0, "output": None, "error": None}
-        return {"id": self.id, "status": "running", "progress": _progress(elapsed, self.duration_s),
-                "output": None, "error": None}
+        return {
+            "id": self.id,
+            "status": "running",
+            "progress": _progress(elapsed, self.duration_s),
+            "output": None,
+            "error": None,
+        }
 
 
 @dataclass
@@ -92,9 +106,13 @@ class AccountBehaviour:
     fast_hours_left: float | None = None  # None: unlimited
 
     def view(self, now: float) -> dict[str, Any]:
-        return {"captcha": self.captcha, "banned": self.banned, "key_rejected": self.key_rejected,
-                "rate_limit_s": round(max(self.rate_limited_until - now, 0.0), 3),
-                "fast_hours_left": self.fast_hours_left}
+        return {
+            "captcha": self.captcha,
+            "banned": self.banned,
+            "key_rejected": self.key_rejected,
+            "rate_limit_s": round(max(self.rate_limited_until - now, 0.0), 3),
+            "fast_hours_left": self.fast_hours_left,
+        }
 
 
 @dataclass
@@ -111,8 +129,9 @@ class KeyLoad:
 
 
 class SimState:
-    def __init__(self, settings: Settings, *, seed: int | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, settings: Settings, *, seed: int | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.settings = settings
         self.rng = random.Random(seed)
         self.clock = clock
@@ -159,8 +178,12 @@ class SimState:
         if acct.captcha:
             raise SimRefused(403, ErrorKind.CAPTCHA, "solve the captcha to continue (simulated)")
         if acct.rate_limited_until > now:
-            raise SimRefused(429, ErrorKind.RATE_LIMITED, "too many requests (simulated)",
-                             retry_after_s=acct.rate_limited_until - now)
+            raise SimRefused(
+                429,
+                ErrorKind.RATE_LIMITED,
+                "too many requests (simulated)",
+                retry_after_s=acct.rate_limited_until - now,
+            )
         no_fast = acct.fast_hours_left is not None and acct.fast_hours_left <= 0
         if mode in FAST_MODES and no_fast:
             raise SimRefused(403, ErrorKind.FAST_HOURS, "fast hours used up; relax mode only (simulated)")
@@ -218,8 +241,12 @@ class SimState:
 
     def _draw_outcome(self) -> SimOutcome:
         s, roll = self.settings, self.rng.random()
-        rates = ((s.sim_failure_rate, SimOutcome.TRANSIENT), (s.sim_incorrect_rate, SimOutcome.INCORRECT),
-                 (s.sim_captcha_rate, SimOutcome.CAPTCHA), (s.sim_ban_rate, SimOutcome.BANNED))
+        rates = (
+            (s.sim_failure_rate, SimOutcome.TRANSIENT),
+            (s.sim_incorrect_rate, SimOutcome.INCORRECT),
+            (s.sim_captcha_rate, SimOutcome.CAPTCHA),
+            (s.sim_ban_rate, SimOutcome.BANNED),
+        )
         for rate, outcome in rates:
             if roll < rate:
                 return outcome
@@ -263,8 +290,13 @@ def _progress(elapsed: float, duration: float) -> int:
 
 
 def _failed(job: SimJob, progress: int, kind: str, message: str) -> dict[str, Any]:
-    return {"id": job.id, "status": "failed", "progress": progress, "output": None,
-            "error": {"kind": kind, "message": message}}
+    return {
+        "id": job.id,
+        "status": "failed",
+        "progress": progress,
+        "output": None,
+        "error": {"kind": kind, "message": message},
+    }
 
 
 def _number(value: Any, *, allow_negative: bool = False) -> float | None:

@@ -77,8 +77,9 @@ def parse_redis_url(url: str) -> RedisTarget:
         parts = urlsplit(url)
         db = int(parts.path.lstrip("/") or 0) if scheme != "unix" and parts.path.lstrip("/").isdigit() else 0
         password = unquote(parts.password) if parts.password else None
-        return RedisTarget(url=url, db=db, username=parts.username or None, password=password,
-                           ssl=scheme == "rediss")
+        return RedisTarget(
+            url=url, db=db, username=parts.username or None, password=password, ssl=scheme == "rediss"
+        )
     if scheme not in SENTINEL_SCHEMES:
         raise ValueError(f"unknown Redis URL scheme {scheme!r}: use redis, rediss, unix or redis+sentinel")
     netloc, _, path = rest.partition("/")
@@ -90,9 +91,13 @@ def parse_redis_url(url: str) -> RedisTarget:
     if len(segments) > 2 or (len(segments) == 2 and not segments[1].isdigit()):
         raise ValueError("redis+sentinel URL path must be /<service>[/<db>]")
     return RedisTarget(
-        url=url, sentinels=parse_sentinels(hosts), service=unquote(segments[0]),
-        db=int(segments[1]) if len(segments) == 2 else 0, username=unquote(user) or None,
-        password=unquote(password) or None, ssl=SENTINEL_SCHEMES[scheme],
+        url=url,
+        sentinels=parse_sentinels(hosts),
+        service=unquote(segments[0]),
+        db=int(segments[1]) if len(segments) == 2 else 0,
+        username=unquote(user) or None,
+        password=unquote(password) or None,
+        ssl=SENTINEL_SCHEMES[scheme],
     )
 
 
@@ -103,9 +108,15 @@ def redis_target(settings: Settings) -> RedisTarget:
     service = settings.redis_sentinel_service or target.service
     if not service:
         raise ValueError("TASKGATE_REDIS_SENTINELS needs TASKGATE_REDIS_SENTINEL_SERVICE")
-    return RedisTarget(url=settings.redis_url, sentinels=parse_sentinels(settings.redis_sentinels),
-                       service=service, db=target.db, username=target.username, password=target.password,
-                       ssl=target.ssl)
+    return RedisTarget(
+        url=settings.redis_url,
+        sentinels=parse_sentinels(settings.redis_sentinels),
+        service=service,
+        db=target.db,
+        username=target.username,
+        password=target.password,
+        ssl=target.ssl,
+    )
 
 
 class SentinelRedis(Redis):
@@ -124,8 +135,11 @@ async def close_sentinels(redis: Redis) -> None:
 
 
 def _client_options(settings: Settings) -> dict[str, Any]:
-    return {"socket_connect_timeout": settings.redis_connect_timeout_s,
-            "socket_timeout": settings.redis_socket_timeout_s, "health_check_interval": 30}
+    return {
+        "socket_connect_timeout": settings.redis_connect_timeout_s,
+        "socket_timeout": settings.redis_socket_timeout_s,
+        "health_check_interval": 30,
+    }
 
 
 def redis_client(settings: Settings, **overrides: Any) -> Redis:
@@ -138,8 +152,15 @@ def redis_client(settings: Settings, **overrides: Any) -> Redis:
     if settings.redis_sentinel_password.get_secret_value():
         sentinel_options["password"] = settings.redis_sentinel_password.get_secret_value()
     sentinel_class: Any = Sentinel  # untyped in redis-py
-    sentinel = sentinel_class(list(target.sentinels), sentinel_kwargs=sentinel_options, db=target.db,
-                              username=target.username, password=target.password, ssl=target.ssl, **options)
+    sentinel = sentinel_class(
+        list(target.sentinels),
+        sentinel_kwargs=sentinel_options,
+        db=target.db,
+        username=target.username,
+        password=target.password,
+        ssl=target.ssl,
+        **options,
+    )
     return cast(Redis, sentinel.master_for(target.service, redis_class=SentinelRedis))
 
 
@@ -147,9 +168,16 @@ def arq_redis_settings(settings: Settings) -> ArqRedisSettings:
     """arq's settings for the same target (arq builds its own client from them)."""
     target = redis_target(settings)
     if target.via_sentinel:
-        return ArqRedisSettings(host=list(target.sentinels), sentinel=True, sentinel_master=target.service,
-                                database=target.db, username=target.username, password=target.password,
-                                ssl=target.ssl, conn_timeout=int(max(1, settings.redis_connect_timeout_s)))
+        return ArqRedisSettings(
+            host=list(target.sentinels),
+            sentinel=True,
+            sentinel_master=target.service,
+            database=target.db,
+            username=target.username,
+            password=target.password,
+            ssl=target.ssl,
+            conn_timeout=int(max(1, settings.redis_connect_timeout_s)),
+        )
     return ArqRedisSettings.from_dsn(target.url)
 
 
@@ -198,8 +226,9 @@ async def wait_for_redis(redis: Redis, what: str, stop: asyncio.Event | None = N
     return False
 
 
-async def create_redis(settings: Settings, what: str = "taskgate",
-                       stop: asyncio.Event | None = None) -> Redis:
+async def create_redis(
+    settings: Settings, what: str = "taskgate", stop: asyncio.Event | None = None
+) -> Redis:
     """A connected client; waits for Redis (logging once) instead of failing at start-up."""
     redis = redis_client(settings)
     await wait_for_redis(redis, what, stop)

@@ -48,14 +48,25 @@ RETRY_BACKOFF_S = (0.05, 1.0)  # first and longest pause between tries of one ca
 # call was sent): each is fenced by attempt, keyed by task/delivery id, or an upsert. The others
 # (adjust_wallet: a top-up; record_incorrect, report_account: counters) are retried only when
 # Redis certainly did not run them (refused connection, READONLY / MASTERDOWN reply).
-IDEMPOTENT = frozenset({
-    "create_task", "finish_task", "cancel_task", "record_progress", "renew_lease", "dispatch_tasks",
-    "reap_leases", "sweep_accounts", "claim_deliveries", "record_delivery", "put_account",
-    "remove_account", "set_account_state",
-})
+IDEMPOTENT = frozenset(
+    {
+        "create_task",
+        "finish_task",
+        "cancel_task",
+        "record_progress",
+        "renew_lease",
+        "dispatch_tasks",
+        "reap_leases",
+        "sweep_accounts",
+        "claim_deliveries",
+        "record_delivery",
+        "put_account",
+        "remove_account",
+        "set_account_state",
+    }
+)
 # With TASKGATE_REDIS_MIN_REPLICAS_ACK > 0 these answer only after WAIT saw the replicas take them.
 DURABLE = frozenset({"create_task", "finish_task", "cancel_task"})
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +152,15 @@ class Scripts:
     """All scripts registered on one Redis client (EVALSHA with a NOSCRIPT fallback), with the
     figures of ``catalogue`` (default: the packaged one) compiled in."""
 
-    def __init__(self, redis: Redis, catalogue: Catalogue | None = None, *, retry_s: float = 15.0,
-                 min_replicas: int = 0, wait_timeout_ms: int = 1000) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        catalogue: Catalogue | None = None,
+        *,
+        retry_s: float = 15.0,
+        min_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
+    ) -> None:
         if catalogue is None:
             catalogue = _packaged_catalogue()
         self.redis = redis
@@ -159,9 +177,13 @@ class Scripts:
 
     @classmethod
     def for_settings(cls, redis: Redis, settings: Settings, catalogue: Catalogue | None = None) -> Scripts:
-        return cls(redis, catalogue, retry_s=settings.redis_retry_s,
-                   min_replicas=settings.redis_min_replicas_ack,
-                   wait_timeout_ms=settings.redis_wait_timeout_ms)
+        return cls(
+            redis,
+            catalogue,
+            retry_s=settings.redis_retry_s,
+            min_replicas=settings.redis_min_replicas_ack,
+            wait_timeout_ms=settings.redis_wait_timeout_ms,
+        )
 
     async def call(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:
         """Run a script; raise the mapped exception for a negative status.

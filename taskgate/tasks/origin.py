@@ -29,8 +29,9 @@ FOLLOW_UP_ORIGINS: dict[tuple[str, str], frozenset[str]] = {
 Loader = Callable[[str], Awaitable[TaskRecord | None]]
 
 
-async def check_origin(load: Loader, user_id: str, model: str, task_type: str,
-                       task_input: dict[str, Any]) -> None:
+async def check_origin(
+    load: Loader, user_id: str, model: str, task_type: str, task_input: dict[str, Any]
+) -> None:
     """Raise NotFound / InvalidInput naming ``input.origin_task_id`` unless the origin may be used.
     A task type outside the table that carries an origin gets the same checks with any origin
     task type of its model."""
@@ -46,7 +47,8 @@ async def check_origin(load: Loader, user_id: str, model: str, task_type: str,
     allowed = FOLLOW_UP_ORIGINS.get((model, task_type))
     if origin.model != model or (allowed is not None and origin.task_type not in allowed):
         kinds = ", ".join(sorted(allowed)) if allowed else f"{model} tasks"
-        raise InvalidInput(FIELD, f"{task_type} applies to {kinds}, not to a "
-                                  f"{origin.model} {origin.task_type} task")
+        raise InvalidInput(
+            FIELD, f"{task_type} applies to {kinds}, not to a {origin.model} {origin.task_type} task"
+        )
     if origin.status != TaskStatus.COMPLETED:
         raise InvalidInput(FIELD, f"the origin task is {origin.status}; it must be completed")

@@ -65,8 +65,11 @@ class TaskService:
         fields = self._static_fields(user, req, spec, task_input, lane, pool, bot_id)
         fields["webhook_endpoint"] = await self._webhook_endpoint(fields["webhook_endpoint"])
         if pool == Pool.BYOA:  # what a failover to the shared pool freezes (S6); PPU tasks freeze now
-            fields |= {"ppu_unit": priced.unit, "ppu_price": str(priced.amount),
-                       "ppu_relax": "1" if relax else "0"}
+            fields |= {
+                "ppu_unit": priced.unit,
+                "ppu_price": str(priced.amount),
+                "ppu_relax": "1" if relax else "0",
+            }
         idem_key = self._idem_key(user.user_id, idempotency_key)
         result = await self.scripts.call(
             "create_task",
@@ -104,8 +107,9 @@ class TaskService:
             )
         return await self.get(user.user_id, created_id, user=user, flow=flow if created else None)
 
-    async def get(self, user_id: str, task_id: str, *, user: UserRecord | None = None,
-                  flow: str | None = None) -> dict[str, Any]:
+    async def get(
+        self, user_id: str, task_id: str, *, user: UserRecord | None = None, flow: str | None = None
+    ) -> dict[str, Any]:
         """The customer's view of one task, read in one round trip (task, running count, the user
         unless given, the wait reason of ``flow`` when the caller knows the task's flow)."""
         pipe = self.redis.pipeline(transaction=False)

@@ -1,7 +1,7 @@
 """For webhook receivers: verify a taskgate delivery and get its task.
 
-    from taskgate.webhooks.receiver import verify_request
-    task = verify_request(request.headers, await request.read(), secret)["data"]
+from taskgate.webhooks.receiver import verify_request
+task = verify_request(request.headers, await request.read(), secret)["data"]
 """
 
 from __future__ import annotations
@@ -16,8 +16,13 @@ from aiohttp import web
 from taskgate.webhooks.signing import InvalidSignature, verify
 
 
-def verify_request(headers: Mapping[str, str], body: bytes, secret: str, *, now: int | None = None,
-                   ) -> dict[str, Any]:
+def verify_request(
+    headers: Mapping[str, str],
+    body: bytes,
+    secret: str,
+    *,
+    now: int | None = None,
+) -> dict[str, Any]:
     """The delivery's JSON (``{"timestamp", "data"}``); raises InvalidSignature when forged or stale."""
     try:
         msg_id, ts = headers["webhook-id"], int(headers["webhook-timestamp"])
@@ -29,8 +34,10 @@ def verify_request(headers: Mapping[str, str], body: bytes, secret: str, *, now:
     return payload
 
 
-def receiver_handler(secret: str, on_task: Callable[[dict[str, Any]], Awaitable[None]],
-                     ) -> Callable[[web.Request], Awaitable[web.Response]]:
+def receiver_handler(
+    secret: str,
+    on_task: Callable[[dict[str, Any]], Awaitable[None]],
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     """An aiohttp handler: 401 for a bad signature, else ``await on_task(task)`` and 200."""
 
     async def handle(request: web.Request) -> web.Response:

@@ -20,7 +20,7 @@ class InvalidSignature(Exception):
 
 def secret_bytes(secret: str) -> bytes:
     if secret.startswith(PREFIX):
-        return base64.b64decode(secret[len(PREFIX):])
+        return base64.b64decode(secret[len(PREFIX) :])
     return secret.encode()
 
 
@@ -29,8 +29,16 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(mac.digest()).decode()
 
 
-def verify(secret: str, msg_id: str, timestamp: int, body: bytes, signature_header: str, *,
-           now: int, tolerance_s: int = TOLERANCE_S) -> None:
+def verify(
+    secret: str,
+    msg_id: str,
+    timestamp: int,
+    body: bytes,
+    signature_header: str,
+    *,
+    now: int,
+    tolerance_s: int = TOLERANCE_S,
+) -> None:
     """Raise InvalidSignature unless one of the header's signatures matches and the time is fresh."""
     if abs(now - timestamp) > tolerance_s:
         raise InvalidSignature("timestamp outside the tolerance")

@@ -60,8 +60,15 @@ def address_is_special(address: str) -> bool:
         embedded = _embedded_v4(ip)
         if embedded is not None and address_is_special(str(embedded)):
             return True
-    return bool(ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
-                or ip.is_unspecified or not ip.is_global)
+    return bool(
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        or not ip.is_global
+    )
 
 
 def _whatwg_number(part: str) -> int | None:
@@ -167,8 +174,13 @@ def check_url(url: str, *, allow_private: bool) -> Destination:
     return dest
 
 
-async def check_endpoint(url: str, *, allow_private: bool, resolver: AbstractResolver | None = None,
-                         timeout_s: float = RESOLVE_TIMEOUT_S) -> str:
+async def check_endpoint(
+    url: str,
+    *,
+    allow_private: bool,
+    resolver: AbstractResolver | None = None,
+    timeout_s: float = RESOLVE_TIMEOUT_S,
+) -> str:
     """Create-time check: normalise, check, resolve a name and check every address. A name that
     does not resolve now is accepted (delivery checks it again when it does). Returns the
     canonical URL."""
@@ -194,8 +206,12 @@ class GuardedResolver(AbstractResolver):
         self.allow_private = allow_private
         self.inner = inner or DefaultResolver()
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET,
-                      ) -> list[ResolveResult]:
+    async def resolve(
+        self,
+        host: str,
+        port: int = 0,
+        family: socket.AddressFamily = socket.AF_INET,
+    ) -> list[ResolveResult]:
         results = await self.inner.resolve(host, port, family)
         if not self.allow_private:
             bad = [r["host"] for r in results if address_is_special(r["host"])]

@@ -44,8 +44,10 @@ class WakeWorker(Worker):
             from arq.connections import create_pool
 
             self._pool = await create_pool(
-                self.redis_settings, job_deserializer=self.job_deserializer,
-                job_serializer=self.job_serializer, default_queue_name=self.queue_name,
+                self.redis_settings,
+                job_deserializer=self.job_deserializer,
+                job_serializer=self.job_serializer,
+                default_queue_name=self.queue_name,
                 expires_extra_ms=self.expires_extra_ms,
             )
         self.ctx["redis"] = self.pool
@@ -93,9 +95,16 @@ class WakeWorker(Worker):
     # Cluster). taskgate never aborts arq jobs (cancel goes through cancel_task.lua; allow_abort_jobs is
     # off), so these mirrors of arq 0.28's methods leave that set alone.
 
-    async def finish_job(self, job_id: str, finish: bool, result_data: bytes | None,
-                         result_timeout_s: float | None, keep_result_forever: bool, incr_score: int | None,
-                         keep_in_progress: float | None) -> None:
+    async def finish_job(
+        self,
+        job_id: str,
+        finish: bool,
+        result_data: bytes | None,
+        result_timeout_s: float | None,
+        keep_result_forever: bool,
+        incr_score: int | None,
+        keep_in_progress: float | None,
+    ) -> None:
         async with self.pool.pipeline(transaction=True) as tr:
             delete_keys = []
             if keep_in_progress is None:

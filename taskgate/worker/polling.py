@@ -82,8 +82,16 @@ def _modes(raw: object, where: str) -> dict[str, float]:
 class PollSchedule:
     """The delays before each poll of one attempt."""
 
-    def __init__(self, expected_s: float, floor_s: float, ceiling_s: float, rng: random.Random,
-                 started_at: float, woken: asyncio.Event | None = None, safety_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        expected_s: float,
+        floor_s: float,
+        ceiling_s: float,
+        rng: random.Random,
+        started_at: float,
+        woken: asyncio.Event | None = None,
+        safety_s: float = 0.0,
+    ) -> None:
         self.expected_s, self.floor_s, self.ceiling_s = expected_s, floor_s, max(ceiling_s, floor_s)
         self.rng, self.started_at = rng, started_at
         self.woken, self.safety_s = woken, safety_s  # set when a callback is expected
@@ -126,8 +134,13 @@ class AccountPollLimiter:
 class Polling:
     """What a TaskRunner asks before each poll: how long to wait, and the account's turn."""
 
-    def __init__(self, settings: Settings, durations: ExpectedDurations | None = None,
-                 rng: random.Random | None = None, hub: CallbackHub | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        durations: ExpectedDurations | None = None,
+        rng: random.Random | None = None,
+        hub: CallbackHub | None = None,
+    ) -> None:
         self.settings = settings
         self.durations = durations or ExpectedDurations.load(settings.poll_durations_path)
         self.rng = rng or random.Random()
@@ -159,13 +172,18 @@ class Polling:
         self, provider: str, model: str, mode: str, task_id: str = "", attempt: int = 0
     ) -> PollSchedule:
         return PollSchedule(
-            self.expected_s(provider, model, mode), self.settings.upstream_poll_interval_s,
-            self.settings.upstream_poll_max_interval_s, self.rng, asyncio.get_running_loop().time(),
-            woken=self._expected.get((task_id, attempt)), safety_s=self.settings.callback_safety_poll_s,
+            self.expected_s(provider, model, mode),
+            self.settings.upstream_poll_interval_s,
+            self.settings.upstream_poll_max_interval_s,
+            self.rng,
+            asyncio.get_running_loop().time(),
+            woken=self._expected.get((task_id, attempt)),
+            safety_s=self.settings.callback_safety_poll_s,
         )
 
-    async def wait(self, account_id: str, delay_s: float, cancelled: asyncio.Event,
-                   woken: asyncio.Event | None = None) -> None:
+    async def wait(
+        self, account_id: str, delay_s: float, cancelled: asyncio.Event, woken: asyncio.Event | None = None
+    ) -> None:
         """Sleep ``delay_s``, cut short by a cancel request or a callback, then wait for the
         account's turn."""
         events = [cancelled] if woken is None else [cancelled, woken]

@@ -52,8 +52,12 @@ async def _observe(observation: Any) -> None:
         log.warning("metrics_observation_failed", exc_info=True)
 
 
-def build_worker(settings: Settings, services: Services, providers: dict[str, Provider],
-                 metrics: ProcessMetrics | None = None) -> WakeWorker:
+def build_worker(
+    settings: Settings,
+    services: Services,
+    providers: dict[str, Provider],
+    metrics: ProcessMetrics | None = None,
+) -> WakeWorker:
     metrics = metrics if metrics is not None else ProcessMetrics("worker")
     metrics.max_jobs.set(settings.worker_max_jobs)
     health = AccountHealth(services.redis, services.scripts, services.keys, settings)
@@ -89,8 +93,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event, *, probes: bool = 
     if probes and settings.worker_probe_port:
         liveness = Liveness(settings.liveness_stale_s)
         background.append(asyncio.create_task(_beat_while_running(liveness, main)))
-        probe_runner = await serve_probes(create_probe_app(metrics, liveness, services.redis),
-                                          settings.probe_host, settings.worker_probe_port)
+        probe_runner = await serve_probes(
+            create_probe_app(metrics, liveness, services.redis),
+            settings.probe_host,
+            settings.worker_probe_port,
+        )
     log.info("worker_started", max_jobs=settings.worker_max_jobs)
     try:
         stopped = asyncio.create_task(stop.wait())
@@ -122,16 +129,23 @@ async def _beat_while_running(liveness: Liveness, main: asyncio.Task[None]) -> N
         await asyncio.sleep(1.0)
 
 
-def _background(settings: Settings, services: Services, providers: dict[str, Provider],
-                stop: asyncio.Event, metrics: ProcessMetrics) -> list[Any]:
-    webhooks = WebhookDispatcher(services.redis, services.scripts, services.keys, settings,
-                                 view=services.tasks.view)
+def _background(
+    settings: Settings,
+    services: Services,
+    providers: dict[str, Provider],
+    stop: asyncio.Event,
+    metrics: ProcessMetrics,
+) -> list[Any]:
+    webhooks = WebhookDispatcher(
+        services.redis, services.scripts, services.keys, settings, view=services.tasks.view
+    )
     webhooks.on_result = lambda result: metrics.webhook_deliveries.labels(result).inc()
     return [webhooks.run_forever(stop), _probe_loop(settings, services, providers, stop)]
 
 
-async def _probe_loop(settings: Settings, services: Services, providers: dict[str, Provider],
-                      stop: asyncio.Event) -> None:
+async def _probe_loop(
+    settings: Settings, services: Services, providers: dict[str, Provider], stop: asyncio.Event
+) -> None:
     """S9: auto-disabled and captcha accounts come back only through a passing health probe."""
     health = AccountHealth(services.redis, services.scripts, services.keys, settings)
     while not stop.is_set():

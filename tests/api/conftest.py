@@ -32,8 +32,9 @@ async def make_client(settings: Settings, services: Services) -> AsyncIterator[C
     async with AsyncExitStack() as stack:
 
         async def make(services_: Services | None = None, **changes: Any) -> TestClient:
-            app = create_app(settings.model_copy(update={"body_limit_bytes": BODY_LIMIT, **changes}),
-                             services_ or services)
+            app = create_app(
+                settings.model_copy(update={"body_limit_bytes": BODY_LIMIT, **changes}), services_ or services
+            )
             return await stack.enter_async_context(TestClient(TestServer(app)))
 
         yield make

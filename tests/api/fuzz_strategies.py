@@ -14,10 +14,18 @@ from hypothesis import strategies as st
 
 HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=0, max_size=40)
 WIDE_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
-SCALARS = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-           | st.floats(allow_nan=False, allow_infinity=False) | WIDE_TEXT)
-JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
-                    | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=12)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | WIDE_TEXT
+)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
 
 
 @dataclass
@@ -41,21 +49,48 @@ def hostile_texts(ctx: FuzzContext) -> list[str]:
     create = '{"model":"midjourney","task_type":"imagine","input":{"prompt":"a"%s}%s}'
     config = ',"config":{"webhook_config":{"endpoint":"https://example.com/h","secret":"%s"}%s}'
     return [
-        deep(1500), deep(40), deep(33, '{"a":', "}"), create % (',"p":' + deep(300), ""),
-        create % (',"p":' + deep(100, '{"a":', "}"), ""), create % ("", config % (ctx.webhook_secret,
-                                                                             ',"x":' + deep(300))),
-        '{"x": ' + "9" * 5000 + "}", create % (',"seed":' + "1" * 400, ""), create % (',"n":1e999', ""),
-        '{"x": NaN}', '{"x": -Infinity}', '{"x": 1.' + "0" * 100 + "}", create % (',"n":NaN', ""),
-        '{"x": "\\ud800"}', '{"\\udfff": 1}', create % (',"p2":"\\ud83d"', ""),
-        create % (',"\\udc80":1', ""), create % ("", config % ("\\ud800", "")),
+        deep(1500),
+        deep(40),
+        deep(33, '{"a":', "}"),
+        create % (',"p":' + deep(300), ""),
+        create % (',"p":' + deep(100, '{"a":', "}"), ""),
+        create % ("", config % (ctx.webhook_secret, ',"x":' + deep(300))),
+        '{"x": ' + "9" * 5000 + "}",
+        create % (',"seed":' + "1" * 400, ""),
+        create % (',"n":1e999', ""),
+        '{"x": NaN}',
+        '{"x": -Infinity}',
+        '{"x": 1.' + "0" * 100 + "}",
+        create % (',"n":NaN', ""),
+        '{"x": "\\ud800"}',
+        '{"\\udfff": 1}',
+        create % (',"p2":"\\ud83d"', ""),
+        create % (',"\\udc80":1', ""),
+        create % ("", config % ("\\ud800", "")),
         '{"model":"\\ud800","task_type":"imagine","input":{}}',
-        '{"task_ids": ["\\ud800"]}', '{"plan": "\\udc80free"}', '{"webhook_endpoint": "http://\\ud800/"}',
+        '{"task_ids": ["\\ud800"]}',
+        '{"plan": "\\udc80free"}',
+        '{"webhook_endpoint": "http://\\ud800/"}',
         create % ("," + ",".join(f'"k{i}":{i}' for i in range(600)), ""),
         create % (',"big":"' + "x" * 3000 + '"', ""),
-        '{"a":' * 10 + "}" * 10, "[]", "null", '"text"', "{", "", " ", "\x00",
-        json.dumps({"model": "midjourney", "task_type": "imagine", "input": {"prompt": "a"},
-                    "config": {"webhook_config": {"endpoint": "http://①②⑦.0.0.1/h",
-                                                  "secret": ctx.webhook_secret}}}),
+        '{"a":' * 10 + "}" * 10,
+        "[]",
+        "null",
+        '"text"',
+        "{",
+        "",
+        " ",
+        "\x00",
+        json.dumps(
+            {
+                "model": "midjourney",
+                "task_type": "imagine",
+                "input": {"prompt": "a"},
+                "config": {
+                    "webhook_config": {"endpoint": "http://①②⑦.0.0.1/h", "secret": ctx.webhook_secret}
+                },
+            }
+        ),
     ]
 
 
@@ -63,8 +98,12 @@ def _templates(ctx: FuzzContext) -> list[dict[str, Any]]:
     hook = {"endpoint": "https://example.com/hook", "secret": ctx.webhook_secret}
     origin = (ctx.ids.get("task_id") or ["00000000-0000-4000-8000-000000000000"])[0]
     return [
-        {"model": "midjourney", "task_type": "imagine", "input": {"prompt": "a cat", "process_mode": "fast"},
-         "config": {"webhook_config": hook}},
+        {
+            "model": "midjourney",
+            "task_type": "imagine",
+            "input": {"prompt": "a cat", "process_mode": "fast"},
+            "config": {"webhook_config": hook},
+        },
         {"model": "midjourney", "task_type": "upscale", "input": {"origin_task_id": origin, "index": "1"}},
         {"model": "Qubico/flux1-schnell", "task_type": "txt2img", "input": {"prompt": "x", "width": 512}},
         {"model": "kling", "task_type": "video_generation", "input": {"prompt": "x", "duration": 5}},
@@ -92,8 +131,9 @@ def _mutate(body: dict[str, Any], rnd: random.Random, value: Any) -> dict[str, A
 
 @st.composite
 def bodies(draw: st.DrawFn, ctx: FuzzContext) -> bytes | None:
-    kind = draw(st.sampled_from(["none", "json", "template", "mutated", "hostile", "hostile", "hostile",
-                                 "bytes"]))
+    kind = draw(
+        st.sampled_from(["none", "json", "template", "mutated", "hostile", "hostile", "hostile", "bytes"])
+    )
     templates = _templates(ctx)
     if kind == "none":
         return None
@@ -129,7 +169,7 @@ def requests(draw: st.DrawFn, ctx: FuzzContext) -> tuple[str, str, dict[str, str
     path = pattern
     while "{" in path:
         start, end = path.index("{"), path.index("}")
-        path = path[:start] + _segment(draw, path[start + 1:end], ctx) + path[end + 1:]
+        path = path[:start] + _segment(draw, path[start + 1 : end], ctx) + path[end + 1 :]
     headers: dict[str, str] = {}
     key = draw(st.sampled_from(["own", "own", "own", "other", "garbage", "none"]))
     if key in ("own", "other"):

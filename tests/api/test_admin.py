@@ -32,20 +32,36 @@ async def test_admin_api_users_wallets_accounts(client, redis, keys):
     assert api_key.split("_", 1)[1].encode() not in stored
     assert await redis.get(keys.api_key(hashlib.sha256(api_key.encode()).hexdigest())) == user_id.encode()
 
-    resp = await client.post(f"/admin/v1/users/{user_id}/wallets",
-                             json={"unit": "credits", "amount": 100, "reason": "goodwill"}, headers=TOKEN)
+    resp = await client.post(
+        f"/admin/v1/users/{user_id}/wallets",
+        json={"unit": "credits", "amount": 100, "reason": "goodwill"},
+        headers=TOKEN,
+    )
     assert (await resp.json())["data"]["available"] == 800
-    resp = await client.post(f"/admin/v1/users/{user_id}/wallets",
-                             json={"unit": "credits", "amount": 5, "reason": ""}, headers=TOKEN)
+    resp = await client.post(
+        f"/admin/v1/users/{user_id}/wallets",
+        json={"unit": "credits", "amount": 5, "reason": ""},
+        headers=TOKEN,
+    )
     assert resp.status == 400
-    resp = await client.post(f"/admin/v1/users/{user_id}/wallets",
-                             json={"unit": "credits", "amount": -10_000, "reason": "x", "kind": "adjust"},
-                             headers=TOKEN)
+    resp = await client.post(
+        f"/admin/v1/users/{user_id}/wallets",
+        json={"unit": "credits", "amount": -10_000, "reason": "x", "kind": "adjust"},
+        headers=TOKEN,
+    )
     assert resp.status == 402
 
-    resp = await client.post("/admin/v1/accounts", headers=TOKEN, json={
-        "owner": "shared", "provider": "sim", "capacity": 3, "api_key": "upstream-secret-1",
-        "models": ["midjourney"]})
+    resp = await client.post(
+        "/admin/v1/accounts",
+        headers=TOKEN,
+        json={
+            "owner": "shared",
+            "provider": "sim",
+            "capacity": 3,
+            "api_key": "upstream-secret-1",
+            "models": ["midjourney"],
+        },
+    )
     account_id = (await resp.json())["data"]["account_id"]
     listed = (await (await client.get("/admin/v1/accounts", headers=TOKEN)).json())["data"]
     assert [a["id"] for a in listed] == [account_id]
@@ -67,8 +83,12 @@ async def test_admin_api_users_wallets_accounts(client, redis, keys):
 
 async def test_admin_api_refuses_bad_accounts(client, redis, keys):
     before = await snapshot(redis, keys)
-    for body in ({"owner": "shared", "capacity": 0}, {"owner": "nobody", "capacity": 1},
-                 {"owner": "shared", "capacity": 1, "base_url": "file:///etc"}, {"capacity": 1, "extra": 1}):
+    for body in (
+        {"owner": "shared", "capacity": 0},
+        {"owner": "nobody", "capacity": 1},
+        {"owner": "shared", "capacity": 1, "base_url": "file:///etc"},
+        {"capacity": 1, "extra": 1},
+    ):
         resp = await client.post("/admin/v1/accounts", json=body, headers=TOKEN)
         assert resp.status == 400, body
     assert await snapshot(redis, keys) == before
@@ -88,16 +108,52 @@ def cli_env(monkeypatch, redis_url, prefix, redis):
 
 
 def test_cli_forms_and_json_outputs(cli_env, capsys):
-    code, out, _ = run_cli(capsys, "admin", "users", "create", "--plan", "developer", "--credits", "2100",
-                           "--mj-quota", "50", "--json")
+    code, out, _ = run_cli(
+        capsys,
+        "admin",
+        "users",
+        "create",
+        "--plan",
+        "developer",
+        "--credits",
+        "2100",
+        "--mj-quota",
+        "50",
+        "--json",
+    )
     assert code == 0
     created = json.loads(out)
     assert set(created) == {"user_id", "api_key"}
-    code, out, _ = run_cli(capsys, "admin", "accounts", "add", "--owner", "shared", "--provider", "sim",
-                           "--capacity", "4", "--models", "midjourney,flux", "--json")
+    code, out, _ = run_cli(
+        capsys,
+        "admin",
+        "accounts",
+        "add",
+        "--owner",
+        "shared",
+        "--provider",
+        "sim",
+        "--capacity",
+        "4",
+        "--models",
+        "midjourney,flux",
+        "--json",
+    )
     assert code == 0 and set(json.loads(out)) == {"account_id"}
-    code, out, _ = run_cli(capsys, "admin", "accounts", "add", "--owner", created["user_id"], "--provider",
-                           "sim", "--capacity", "2", "--backup", "--json")
+    code, out, _ = run_cli(
+        capsys,
+        "admin",
+        "accounts",
+        "add",
+        "--owner",
+        created["user_id"],
+        "--provider",
+        "sim",
+        "--capacity",
+        "2",
+        "--backup",
+        "--json",
+    )
     assert code == 0
     code, out, _ = run_cli(capsys, "admin", "users", "show", created["user_id"], "--json")
     shown = json.loads(out)
@@ -113,8 +169,9 @@ def test_cli_forms_and_json_outputs(cli_env, capsys):
 def test_cli_bad_input_exits_2_with_a_message(cli_env, capsys):
     code, _, err = run_cli(capsys, "admin", "users", "show", "nope", "--json")
     assert code == 2 and "not found" in err
-    code, _, err = run_cli(capsys, "admin", "accounts", "add", "--owner", "nobody", "--capacity", "1",
-                           "--json")
+    code, _, err = run_cli(
+        capsys, "admin", "accounts", "add", "--owner", "nobody", "--capacity", "1", "--json"
+    )
     assert code == 2 and "owner" in err
     code, _, err = run_cli(capsys, "admin", "users", "topup", "nope", "--amount", "5", "--reason", "x")
     assert code == 2
@@ -122,17 +179,26 @@ def test_cli_bad_input_exits_2_with_a_message(cli_env, capsys):
 
 async def test_admin_api_user_changes_and_key_revocation(client, redis, keys):
     before = await snapshot(redis, keys)
-    for body in ({"plan": "gold"}, {"plan": "free", "credits": -1}, {"plan": "free", "wallets": {"x": 1}},
-                 {"plan": "free", "colour": "red"}, {"credits": 5}):
+    for body in (
+        {"plan": "gold"},
+        {"plan": "free", "credits": -1},
+        {"plan": "free", "wallets": {"x": 1}},
+        {"plan": "free", "colour": "red"},
+        {"credits": 5},
+    ):
         resp = await client.post("/admin/v1/users", json=body, headers=TOKEN)
         assert resp.status == 400 and (await resp.json())["detail"]["field"], body
     assert await snapshot(redis, keys) == before
 
-    resp = await client.post("/admin/v1/users", json={"plan": "free", "wallets": {"credits": 70}},
-                             headers=TOKEN)
+    resp = await client.post(
+        "/admin/v1/users", json={"plan": "free", "wallets": {"credits": 70}}, headers=TOKEN
+    )
     user_id, api_key = (lambda d: (d["user_id"], d["api_key"]))((await resp.json())["data"])
-    resp = await client.patch(f"/admin/v1/users/{user_id}", headers=TOKEN,
-                              json={"plan": "premium", "webhook_endpoint": "https://hooks.example/x"})
+    resp = await client.patch(
+        f"/admin/v1/users/{user_id}",
+        headers=TOKEN,
+        json={"plan": "premium", "webhook_endpoint": "https://hooks.example/x"},
+    )
     shown = (await resp.json())["data"]
     assert shown["plan"] == "premium" and shown["concurrency"] == 30 and shown["failover_effective"] is True
     assert shown["webhook_endpoint"] == "https://hooks.example/x"
@@ -150,11 +216,17 @@ async def test_admin_api_user_changes_and_key_revocation(client, redis, keys):
 
 
 async def test_admin_api_account_updates(client, redis, keys):
-    resp = await client.post("/admin/v1/accounts", headers=TOKEN, json={
-        "owner": "shared", "provider": "sim", "capacity": 2, "api_key": "secret-one"})
+    resp = await client.post(
+        "/admin/v1/accounts",
+        headers=TOKEN,
+        json={"owner": "shared", "provider": "sim", "capacity": 2, "api_key": "secret-one"},
+    )
     account_id = (await resp.json())["data"]["account_id"]
-    resp = await client.patch(f"/admin/v1/accounts/{account_id}", headers=TOKEN,
-                              json={"capacity": 5, "models": ["midjourney", "flux"], "api_key": "secret-two"})
+    resp = await client.patch(
+        f"/admin/v1/accounts/{account_id}",
+        headers=TOKEN,
+        json={"capacity": 5, "models": ["midjourney", "flux"], "api_key": "secret-two"},
+    )
     updated = (await resp.json())["data"]
     assert resp.status == 200 and updated["capacity"] == 5 and updated["models"] == ["midjourney", "flux"]
     assert "secret" not in json.dumps(updated)
@@ -183,12 +255,25 @@ async def test_admin_webhook_attempts_endpoint(client):
 def test_cli_user_update_revoke_and_tables(cli_env, capsys):
     code, out, _ = run_cli(capsys, "admin", "users", "create", "--plan", "free", "--no-failover", "--json")
     created = json.loads(out)
-    code, out, _ = run_cli(capsys, "admin", "users", "update", created["user_id"], "--plan", "premium",
-                           "--failover", "--json")
+    code, out, _ = run_cli(
+        capsys, "admin", "users", "update", created["user_id"], "--plan", "premium", "--failover", "--json"
+    )
     shown = json.loads(out)
     assert code == 0 and shown["plan"] == "premium" and shown["failover"] is True
-    code, out, _ = run_cli(capsys, "admin", "users", "topup", created["user_id"], "--unit", "credits",
-                           "--amount", "700", "--reason", "welcome", "--json")
+    code, out, _ = run_cli(
+        capsys,
+        "admin",
+        "users",
+        "topup",
+        created["user_id"],
+        "--unit",
+        "credits",
+        "--amount",
+        "700",
+        "--reason",
+        "welcome",
+        "--json",
+    )
     assert code == 0 and json.loads(out)["available"] == 700
     code, out, _ = run_cli(capsys, "admin", "users", "rotate-key", created["user_id"], "--json")
     rotated = json.loads(out)

@@ -9,8 +9,11 @@ import pytest
 
 from tests.api.conftest import snapshot
 
-IMAGINE = {"model": "midjourney", "task_type": "imagine",
-           "input": {"prompt": "a cat", "process_mode": "fast"}}
+IMAGINE = {
+    "model": "midjourney",
+    "task_type": "imagine",
+    "input": {"prompt": "a cat", "process_mode": "fast"},
+}
 
 
 @pytest.fixture
@@ -30,8 +33,9 @@ async def test_one_bad_id_cancels_nothing(client, users, redis, keys, bad):
     first, last = await _create(client, mine_key), await _create(client, mine_key)
     bad_id = str(uuid.uuid4()) if bad == "unknown" else await _create(client, other_key)
     before = await snapshot(redis, keys)
-    resp = await client.post("/api/v1/task/cancel", json={"task_ids": [first, bad_id, last]},
-                             headers={"x-api-key": mine_key})
+    resp = await client.post(
+        "/api/v1/task/cancel", json={"task_ids": [first, bad_id, last]}, headers={"x-api-key": mine_key}
+    )
     body = await resp.json()
     assert resp.status == 404 and body["code"] == 404 and bad_id in body["message"]
     assert await snapshot(redis, keys) == before  # nothing cancelled, refunded or queued differently
@@ -45,8 +49,9 @@ async def test_all_good_ids_are_cancelled_and_refunded_once(client, users, servi
     ids = [await _create(client, key) for _ in range(2)]
     frozen = (await services.wallets.balances(user_id))["mj_quota"]["frozen"]
     assert frozen > 0
-    resp = await client.post("/api/v1/task/cancel", json={"task_ids": [ids[0], ids[1], ids[0]]},
-                             headers={"x-api-key": key})
+    resp = await client.post(
+        "/api/v1/task/cancel", json={"task_ids": [ids[0], ids[1], ids[0]]}, headers={"x-api-key": key}
+    )
     data = (await resp.json())["data"]
     assert resp.status == 200 and [t["task_id"] for t in data] == ids  # a repeated id answered once
     assert all(t["status"] == "failed" and t["error"]["message"] == "cancelled" for t in data)

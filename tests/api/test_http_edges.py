@@ -13,8 +13,11 @@ from redis.asyncio import Redis
 from taskgate.services import assemble
 from tests.api.conftest import BODY_LIMIT, snapshot
 
-IMAGINE = {"model": "midjourney", "task_type": "imagine",
-           "input": {"prompt": "a cat", "process_mode": "fast"}}
+IMAGINE = {
+    "model": "midjourney",
+    "task_type": "imagine",
+    "input": {"prompt": "a cat", "process_mode": "fast"},
+}
 TOKEN = {"x-admin-token": "test-admin-token"}
 
 
@@ -37,8 +40,9 @@ async def test_streamed_body_over_the_limit_is_413(client, user, redis, keys):
         yield b'"}}'
 
     before = await snapshot(redis, keys)
-    resp = await client.post("/api/v1/task", data=chunks(),
-                             headers={"x-api-key": user[1], "content-type": "application/json"})
+    resp = await client.post(
+        "/api/v1/task", data=chunks(), headers={"x-api-key": user[1], "content-type": "application/json"}
+    )
     assert resp.request_info.headers.get("Transfer-Encoding") == "chunked"
     body = await resp.json()
     assert resp.status == 413 and body["code"] == 413 and body["data"] is None
@@ -50,8 +54,9 @@ async def test_body_of_exactly_the_limit_is_read(client, user):
     payload = json.dumps(IMAGINE).encode()
     padded = payload[:-1] + b" " * (BODY_LIMIT - len(payload)) + b"}"
     assert len(padded) == BODY_LIMIT
-    resp = await client.post("/api/v1/task", data=padded,
-                             headers={"x-api-key": user[1], "content-type": "application/json"})
+    resp = await client.post(
+        "/api/v1/task", data=padded, headers={"x-api-key": user[1], "content-type": "application/json"}
+    )
     assert resp.status == 200, await resp.text()
 
 
@@ -60,12 +65,18 @@ async def test_unexpected_error_is_a_500_envelope_without_traceback(client, user
         raise RuntimeError("secret internals /etc/passwd")
 
     monkeypatch.setattr(services.tasks, "get", broken)
-    resp = await client.get("/api/v1/task/0b0e6c55-3c1c-4d5b-9b43-1b6f2e2f7e11",
-                            headers={"x-api-key": user[1], "x-request-id": "req-123"})
+    resp = await client.get(
+        "/api/v1/task/0b0e6c55-3c1c-4d5b-9b43-1b6f2e2f7e11",
+        headers={"x-api-key": user[1], "x-request-id": "req-123"},
+    )
     text = await resp.text()
     assert resp.status == 500 and resp.headers["x-request-id"] == "req-123"
-    assert json.loads(text) == {"code": 500, "data": None, "message": "internal error",
-                                "detail": {"request_id": "req-123"}}
+    assert json.loads(text) == {
+        "code": 500,
+        "data": None,
+        "message": "internal error",
+        "detail": {"request_id": "req-123"},
+    }
     assert "Traceback" not in text and "secret internals" not in text
 
 
@@ -99,12 +110,15 @@ async def test_metrics_count_requests_per_route_and_status(client, user):
     assert 'taskgate_http_request_seconds_count{method="GET",route="/api/v1/account"} 2.0' in text
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"task_ids": []}, "task_ids"),
-    ({"task_ids": [f"{i:032x}" for i in range(101)]}, "task_ids"),
-    ({"task_ids": "abc"}, "task_ids"),
-    ({}, "task_ids"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"task_ids": []}, "task_ids"),
+        ({"task_ids": [f"{i:032x}" for i in range(101)]}, "task_ids"),
+        ({"task_ids": "abc"}, "task_ids"),
+        ({}, "task_ids"),
+    ],
+)
 async def test_cancel_batch_validation(client, user, redis, keys, body, field):
     before = await snapshot(redis, keys)
     resp = await client.post("/api/v1/task/cancel", json=body, headers={"x-api-key": user[1]})
@@ -130,8 +144,9 @@ async def test_batch_cancel_and_odd_task_ids(client, user):
 
 async def test_idempotency_key_must_be_reasonable(client, user, redis, keys):
     before = await snapshot(redis, keys)
-    resp = await client.post("/api/v1/task", json=IMAGINE,
-                             headers={"x-api-key": user[1], "Idempotency-Key": "k" * 300})
+    resp = await client.post(
+        "/api/v1/task", json=IMAGINE, headers={"x-api-key": user[1], "Idempotency-Key": "k" * 300}
+    )
     assert resp.status == 400 and "Idempotency-Key" in (await resp.json())["message"]
     assert await snapshot(redis, keys) == before
 

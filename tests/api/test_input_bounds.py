@@ -33,8 +33,11 @@ CASES = [
     (create(',"n":1.' + "5" * 60), "input.n", "at most 40 characters"),
     (create(',"p2":"\\ud83d"'), "input.p2", "lone surrogate"),
     (create(',"\\udc80":1'), "input", "lone surrogate"),
-    (create("", ',"config":{"webhook_config":{"endpoint":"","secret":"\\ud800"}}'),
-     "config.webhook_config.secret", "lone surrogate"),
+    (
+        create("", ',"config":{"webhook_config":{"endpoint":"","secret":"\\ud800"}}'),
+        "config.webhook_config.secret",
+        "lone surrogate",
+    ),
     ('{"model":"\\ud800","task_type":"imagine","input":{}}', "model", "lone surrogate"),
     (create("," + ",".join(f'"k{i}":{i}' for i in range(INPUT_BOUNDS.max_items))), "input", "values in all"),
     (create(',"k":"' + "x" * 20 + '"').replace(b'"k"', b'"' + b"k" * 200 + b'"'), "input", "a key longer"),
@@ -73,15 +76,24 @@ async def _raw(port: int, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
     return status, data.split(b"\r\n\r\n", 1)[1]
 
 
-@pytest.mark.parametrize(("header", "status", "field"), [
-    (b"Idempotency-Key: \xff\xfe-key", 400, "Idempotency-Key"),
-    (b"x-api-key: tg_\xc3\x28xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 401, None),
-])
+@pytest.mark.parametrize(
+    ("header", "status", "field"),
+    [
+        (b"Idempotency-Key: \xff\xfe-key", 400, "Idempotency-Key"),
+        (b"x-api-key: tg_\xc3\x28xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 401, None),
+    ],
+)
 async def test_header_bytes_that_are_not_utf8_are_4xx(client, user, redis, keys, header, status, field):
     body = json.dumps({"model": "midjourney", "task_type": "imagine", "input": {"prompt": "a"}}).encode()
     key = b"" if header.startswith(b"x-api-key") else b"x-api-key: " + user[1].encode() + b"\r\n"
-    head = (b"POST /api/v1/task HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n" + key
-            + header + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\nConnection: close")
+    head = (
+        b"POST /api/v1/task HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        + key
+        + header
+        + b"\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\nConnection: close"
+    )
     before = await snapshot(redis, keys)
     got, payload = await _raw(client.port, head, body)
     answer = json.loads(payload)
@@ -92,17 +104,26 @@ async def test_header_bytes_that_are_not_utf8_are_4xx(client, user, redis, keys,
 
 
 async def test_admin_token_and_request_id_with_bad_bytes(client):
-    head = (b"GET /admin/v1/pool HTTP/1.1\r\nHost: t\r\nx-admin-token: \xff\xff\r\n"
-            b"x-request-id: \xe2\x80\xae<script>\r\nConnection: close")
+    head = (
+        b"GET /admin/v1/pool HTTP/1.1\r\nHost: t\r\nx-admin-token: \xff\xff\r\n"
+        b"x-request-id: \xe2\x80\xae<script>\r\nConnection: close"
+    )
     status, payload = await _raw(client.port, head)
     assert status == 401 and json.loads(payload)["code"] == 401
 
 
-@pytest.mark.parametrize(("path", "body", "field"), [
-    ("/admin/v1/users", {"plan": "free", "credits": 2**53 - 1}, "credits"),
-    ("/admin/v1/users", {"plan": "free", "wallets": {"credits": 10**13}}, "wallets.credits"),
-    ("/admin/v1/users/{user}/wallets", {"unit": "credits", "amount": 10**12 + 1, "reason": "x"}, "amount"),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/admin/v1/users", {"plan": "free", "credits": 2**53 - 1}, "credits"),
+        ("/admin/v1/users", {"plan": "free", "wallets": {"credits": 10**13}}, "wallets.credits"),
+        (
+            "/admin/v1/users/{user}/wallets",
+            {"unit": "credits", "amount": 10**12 + 1, "reason": "x"},
+            "amount",
+        ),
+    ],
+)
 async def test_admin_amounts_are_bounded(client, user, services, redis, keys, path, body, field):
     user_id, _ = await services.users.create("free")
     before = await snapshot(redis, keys)
@@ -113,11 +134,21 @@ async def test_admin_amounts_are_bounded(client, user, services, redis, keys, pa
     assert await snapshot(redis, keys) == before
 
 
-@pytest.mark.parametrize("path", ["/admin/v1/users/%ff%fe", "/api/v1/task/%ED%A0%80", "/admin/v1/keys/%ff%00",
-                                  "/admin/v1/tasks/%ff/webhooks", "/api/v1/tasks?page=%ff&size=%00"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/v1/users/%ff%fe",
+        "/api/v1/task/%ED%A0%80",
+        "/admin/v1/keys/%ff%00",
+        "/admin/v1/tasks/%ff/webhooks",
+        "/api/v1/tasks?page=%ff&size=%00",
+    ],
+)
 async def test_paths_that_do_not_decode_are_never_5xx(client, user, path):
     for method in ("GET", "POST", "PATCH", "DELETE"):
-        head = (f"{method} {path} HTTP/1.1\r\nHost: t\r\nx-admin-token: test-admin-token\r\n"
-                f"x-api-key: {user[1]}\r\nContent-Length: 2\r\nConnection: close").encode()
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: t\r\nx-admin-token: test-admin-token\r\n"
+            f"x-api-key: {user[1]}\r\nContent-Length: 2\r\nConnection: close"
+        ).encode()
         status, payload = await _raw(client.port, head, b"{}")
         assert status < 500 and json.loads(payload)["code"] == status

@@ -61,8 +61,12 @@ def test_every_value_and_every_line_is_capped(sink):
 
 async def test_a_500_is_logged_without_request_data(make_client_and_sink):
     client, out, key = make_client_and_sink
-    body = {"model": "midjourney", "task_type": "imagine", "input": {"prompt": "a private prompt"},
-            "config": {"webhook_config": {"endpoint": "https://example.com/h", "secret": SECRET}}}
+    body = {
+        "model": "midjourney",
+        "task_type": "imagine",
+        "input": {"prompt": "a private prompt"},
+        "config": {"webhook_config": {"endpoint": "https://example.com/h", "secret": SECRET}},
+    }
     resp = await client.post("/api/v1/task", json=body, headers={"x-api-key": key})
     assert resp.status == 500
     text = out.getvalue()

@@ -10,8 +10,15 @@ import pytest
 from taskgate.tasks.origin import FOLLOW_UP_ORIGINS
 from tests.api.conftest import snapshot
 
-EXTRA = {"upscale": {"index": "1"}, "variation": {"index": "1"}, "reroll": {}, "seed": {},
-         "pan": {"direction": "up"}, "outpaint": {}, "inpaint": {"mask": "bWFzaw=="}}
+EXTRA = {
+    "upscale": {"index": "1"},
+    "variation": {"index": "1"},
+    "reroll": {},
+    "seed": {},
+    "pan": {"direction": "up"},
+    "outpaint": {},
+    "inpaint": {"mask": "bWFzaw=="},
+}
 FOLLOW_UPS = sorted(t for _, t in FOLLOW_UP_ORIGINS)
 
 
@@ -21,14 +28,14 @@ async def users(services):
 
 
 async def _post(client, key: str, task_type: str, task_input: dict) -> tuple[int, dict]:
-    body = {"model": "midjourney", "task_type": task_type,
-            "input": {"process_mode": "fast", **task_input}}
+    body = {"model": "midjourney", "task_type": task_type, "input": {"process_mode": "fast", **task_input}}
     resp = await client.post("/api/v1/task", json=body, headers={"x-api-key": key})
     return resp.status, await resp.json()
 
 
-async def _task(client, redis, keys, key: str, task_type: str, *, status: str = "completed",
-                origin: str | None = None) -> str:
+async def _task(
+    client, redis, keys, key: str, task_type: str, *, status: str = "completed", origin: str | None = None
+) -> str:
     """A task of ``task_type`` (an imagine as its origin when it needs one), forced to ``status``."""
     if task_type == "imagine":
         code, body = await _post(client, key, "imagine", {"prompt": "a cat"})
@@ -65,8 +72,9 @@ async def test_unknown_or_foreign_origin_is_404(client, redis, keys, users, task
 async def test_origin_must_be_completed(client, redis, keys, users, task_type, status):
     key = users[0][1]
     allowed = FOLLOW_UP_ORIGINS[("midjourney", task_type)]
-    origin = await _task(client, redis, keys, key, "imagine" if "imagine" in allowed else "upscale",
-                         status=status)
+    origin = await _task(
+        client, redis, keys, key, "imagine" if "imagine" in allowed else "upscale", status=status
+    )
     code, body = await _refused(client, redis, keys, key, task_type, origin)
     assert code == 400 and body["detail"]["field"] == "input.origin_task_id"
     assert status in body["message"] and "completed" in body["message"]

@@ -12,8 +12,9 @@ from taskgate.errors import NotFound
 from taskgate.models import CreateTaskRequest
 from taskgate.services import Services
 
-REQUEST = CreateTaskRequest(model="midjourney", task_type="imagine",
-                            input={"prompt": "a quiet harbour", "process_mode": "fast"})
+REQUEST = CreateTaskRequest(
+    model="midjourney", task_type="imagine", input={"prompt": "a quiet harbour", "process_mode": "fast"}
+)
 
 
 class CountingRedis:

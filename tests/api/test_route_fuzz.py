@@ -68,23 +68,38 @@ async def fuzz_env(make_client, services, log_sink):
     victim, _ = await services.users.create("free")  # the admin routes' target (its key gets rotated)
     secret = "whk-fuzz-secret-93c1f0"
     acct_secret = secret + "-acct"
-    body = {"model": "midjourney", "task_type": "imagine", "input": {"prompt": "a cat"},
-            "config": {"webhook_config": {"endpoint": "https://example.com/h", "secret": secret}}}
+    body = {
+        "model": "midjourney",
+        "task_type": "imagine",
+        "input": {"prompt": "a cat"},
+        "config": {"webhook_config": {"endpoint": "https://example.com/h", "secret": secret}},
+    }
     ids = []
     for k in (key, other_key):
         resp = await client.post("/api/v1/task", json=body, headers={"x-api-key": k})
         ids.append((await resp.json())["data"]["task_id"])
-    routes = sorted({(r.method, r.resource.canonical) for r in client.app.router.routes()
-                     if r.method in ("GET", "POST", "PATCH", "DELETE", "PUT") and r.resource is not None})
-    ctx = FuzzContext(routes=routes, api_keys=[key, other_key], admin_token="test-admin-token",
-                      webhook_secret=secret,
-                      ids={"task_id": ids, "user_id": [victim], "account_id": ["nope"], "digest": ["x"]})
+    routes = sorted(
+        {
+            (r.method, r.resource.canonical)
+            for r in client.app.router.routes()
+            if r.method in ("GET", "POST", "PATCH", "DELETE", "PUT") and r.resource is not None
+        }
+    )
+    ctx = FuzzContext(
+        routes=routes,
+        api_keys=[key, other_key],
+        admin_token="test-admin-token",
+        webhook_secret=secret,
+        ids={"task_id": ids, "user_id": [victim], "account_id": ["nope"], "digest": ["x"]},
+    )
     stats: Counter[str] = Counter()
     yield client, ctx, stats, [key, other_key, "test-admin-token", secret, acct_secret]
-    print(f"\nroute fuzz: {stats['requests']} requests, {stats['5xx']} 5xx, "
-          f"{stats['unsent']} not sendable by the client, {stats['log_lines']} log lines checked "
-          f"(0 secrets, 0 over {LINE_CAP} chars), statuses "
-          f"{dict(sorted((k, v) for k, v in stats.items() if k.isdigit()))}")
+    print(
+        f"\nroute fuzz: {stats['requests']} requests, {stats['5xx']} 5xx, "
+        f"{stats['unsent']} not sendable by the client, {stats['log_lines']} log lines checked "
+        f"(0 secrets, 0 over {LINE_CAP} chars), statuses "
+        f"{dict(sorted((k, v) for k, v in stats.items() if k.isdigit()))}"
+    )
 
 
 def _envelope_ok(status: int, text: str) -> bool:
@@ -119,9 +134,17 @@ async def _one(client, redis, keys, stats, method, path, headers, body) -> None:
         assert await fast_snapshot(redis, keys) == before, (method, path, resp.status, text[:300])
 
 
-@settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None, derandomize=False,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.data_too_large])
+@settings(
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=False,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
 @given(data=st.data())
 async def test_no_route_answers_5xx_or_changes_state_when_refused(fuzz_env, redis, keys, log_sink, data):
     client, ctx, stats, secrets = fuzz_env
@@ -132,7 +155,7 @@ async def test_no_route_answers_5xx_or_changes_state_when_refused(fuzz_env, redi
 
 def _check_logs(log_sink, stats, secrets) -> None:
     """The log lines written since the last check hold no secret and none is over the cap."""
-    logs = log_sink.getvalue()[stats["log_offset"]:]
+    logs = log_sink.getvalue()[stats["log_offset"] :]
     stats["log_offset"] += len(logs)
     stats["log_lines"] += logs.count("\n")
     for secret in secrets:

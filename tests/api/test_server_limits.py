@@ -65,14 +65,17 @@ def _envelope(answer: bytes) -> tuple[int, dict]:
     return int(head.split(b" ", 2)[1]), json.loads(body)
 
 
-@pytest.mark.parametrize("raw", [
-    b"GARBAGE\r\n\r\n",
-    b"GET /healthz HTTP/1.1\r\nHost: x\r\nx-api-key: " + KEY.encode() + b"\x01\r\n\r\n",
-    b"GET /healthz HTTP/1.1\r\nHost: x\r\nIdempotency-Key: key\x7f" + KEY.encode() + b"\r\n\r\n",
-    b"GET /healthz HTTP/1.1\r\nHost: x\r\nx-api-key: " + KEY.encode() * 300 + b"\r\n\r\n",
-    b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
-    b"POST /api/v1/task HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nx-api-key: " + KEY.encode() + b"\x01\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nIdempotency-Key: key\x7f" + KEY.encode() + b"\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nx-api-key: " + KEY.encode() * 300 + b"\r\n\r\n",
+        b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /api/v1/task HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+    ],
+)
 async def test_parser_errors_are_enveloped_without_echo(serve, log_sink, raw):
     port = await serve()
     answer = await _exchange(port, raw)
@@ -94,8 +97,10 @@ async def test_slow_headers_are_dropped(serve):
 async def test_slow_body_is_408(serve, services, redis, keys):
     port = await serve(body_read_timeout_s=0.3)
     _, key = await services.users.create("developer", wallets={"mj_quota": 100})
-    head = (f"POST /api/v1/task HTTP/1.1\r\nHost: x\r\nx-api-key: {key}\r\nContent-Type: application/json"
-            "\r\nContent-Length: 500\r\n\r\n").encode()
+    head = (
+        f"POST /api/v1/task HTTP/1.1\r\nHost: x\r\nx-api-key: {key}\r\nContent-Type: application/json"
+        "\r\nContent-Length: 500\r\n\r\n"
+    ).encode()
     status, body = _envelope(await _exchange(port, head + b'{"model": '))
     assert status == 408 and body["code"] == 408 and body["detail"] == {"timeout_s": 0.3}
 
@@ -119,8 +124,10 @@ async def test_connections_over_the_cap_get_503(serve):
 async def test_client_disconnect_mid_body_is_one_info_line(serve, services, log_sink):
     port = await serve()
     _, key = await services.users.create("developer", wallets={"mj_quota": 100})
-    head = (f"POST /api/v1/task HTTP/1.1\r\nHost: x\r\nx-api-key: {key}\r\nContent-Type: application/json"
-            "\r\nContent-Length: 500\r\n\r\n").encode()
+    head = (
+        f"POST /api/v1/task HTTP/1.1\r\nHost: x\r\nx-api-key: {key}\r\nContent-Type: application/json"
+        "\r\nContent-Length: 500\r\n\r\n"
+    ).encode()
     await _exchange(port, head + b'{"model": ', close=True)
     for _ in range(200):
         if "client_disconnected" in log_sink.getvalue():

@@ -44,8 +44,9 @@ async def test_a_script_call_gives_up_after_its_budget_with_503(keys):
     client = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.2)
     try:
         with pytest.raises(RedisUnavailable) as info:
-            await Scripts(client, retry_s=0.5).call("reap_leases", keys=[keys.leases()],
-                                                    args=[keys.base, "", 1, 3])
+            await Scripts(client, retry_s=0.5).call(
+                "reap_leases", keys=[keys.leases()], args=[keys.base, "", 1, 3]
+            )
         assert info.value.status == 503
     finally:
         await client.aclose()
@@ -60,8 +61,11 @@ async def test_api_answers_503_with_retry_after_while_redis_is_away(make_client,
     dead = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.3)
     client = await make_client(assemble(settings, dead))
     try:
-        for method, path in (("POST", "/api/v1/task"), ("GET", "/api/v1/account"),
-                             ("GET", "/api/v1/task/0b0e6c55-3c1c-4d5b-9b43-1b6f2e2f7e11")):
+        for method, path in (
+            ("POST", "/api/v1/task"),
+            ("GET", "/api/v1/account"),
+            ("GET", "/api/v1/task/0b0e6c55-3c1c-4d5b-9b43-1b6f2e2f7e11"),
+        ):
             resp = await client.request(method, path, json=BODY, headers={"x-api-key": user[1]})
             body = json.loads(await resp.text())
             assert resp.status == 503 and resp.headers["Retry-After"] == "1", (path, body)
@@ -73,9 +77,12 @@ async def test_api_answers_503_with_retry_after_while_redis_is_away(make_client,
 
 
 async def test_create_without_enough_replicas_is_503_and_retry_returns_the_same_task(
-        make_client, settings, services, user, redis, keys):
-    durable = assemble(settings.model_copy(update={"redis_min_replicas_ack": 1, "redis_wait_timeout_ms": 50}),
-                       Redis.from_url(settings.redis_url))
+    make_client, settings, services, user, redis, keys
+):
+    durable = assemble(
+        settings.model_copy(update={"redis_min_replicas_ack": 1, "redis_wait_timeout_ms": 50}),
+        Redis.from_url(settings.redis_url),
+    )
     client = await make_client(durable)
     try:
         headers = {"x-api-key": user[1], "Idempotency-Key": "k-503"}
@@ -102,11 +109,29 @@ async def test_repeating_create_task_with_the_same_id_changes_nothing(services, 
     fields = await redis.hgetall(keys.task(task_id))
     # replay the script call exactly as create made it (same task id), as a retry after a lost reply would
     flow = fields[b"flow"].decode()
-    result = await services.scripts.call("create_task", keys=[
-        keys.task(task_id), keys.user(user[0]), keys.wallet(user[0]), keys.ledger(user[0]),
-        keys.user_tasks(user[0]), keys.idempotency(user[0], "unused"), keys.flow(flow),
-    ], args=[keys.base, "", task_id, json.dumps({"user": user[0], "pool": "ppu", "lane": "fast"}),
-             "mj_quota", 100, "0", flow, 0])
+    result = await services.scripts.call(
+        "create_task",
+        keys=[
+            keys.task(task_id),
+            keys.user(user[0]),
+            keys.wallet(user[0]),
+            keys.ledger(user[0]),
+            keys.user_tasks(user[0]),
+            keys.idempotency(user[0], "unused"),
+            keys.flow(flow),
+        ],
+        args=[
+            keys.base,
+            "",
+            task_id,
+            json.dumps({"user": user[0], "pool": "ppu", "lane": "fast"}),
+            "mj_quota",
+            100,
+            "0",
+            flow,
+            0,
+        ],
+    )
     assert result[1:] == [task_id, 0]  # a duplicate
     assert await redis.hgetall(keys.wallet(user[0])) == wallet_before
     assert await redis.llen(keys.flow(flow)) == 1

@@ -16,12 +16,15 @@ async def user_hash(services: Services, user_id: str) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in raw.items()}
 
 
-@pytest.mark.parametrize(("plan", "failover", "cap", "effective"), [
-    ("free", True, "3", "0"),  # free has no auto_failover feature: the setting alone is not enough
-    ("developer", True, "9", "1"),
-    ("premium", False, "30", "0"),
-    ("enterprise", True, "100", "1"),
-])
+@pytest.mark.parametrize(
+    ("plan", "failover", "cap", "effective"),
+    [
+        ("free", True, "3", "0"),  # free has no auto_failover feature: the setting alone is not enough
+        ("developer", True, "9", "1"),
+        ("premium", False, "30", "0"),
+        ("enterprise", True, "100", "1"),
+    ],
+)
 async def test_user_hash_holds_the_fields_lua_reads(services, plan, failover, cap, effective):
     user_id, api_key = await services.users.create(plan, failover=failover, service_mode="private")
     spec = services.catalogue.plan(plan)
@@ -66,12 +69,19 @@ async def test_plan_change_rewrites_the_derived_fields(services):
 
 async def test_update_endpoints_and_service_mode(services):
     user_id, _ = await services.users.create("developer")
-    record = await services.users.update(user_id, webhook_endpoint="https://hooks.example/t",
-                                         notify_endpoint="https://hooks.example/n", service_mode="public")
+    record = await services.users.update(
+        user_id,
+        webhook_endpoint="https://hooks.example/t",
+        notify_endpoint="https://hooks.example/n",
+        service_mode="public",
+    )
     assert record.webhook_endpoint == "https://hooks.example/t" and record.service_mode == "public"
     assert (await user_hash(services, user_id))["webhook"] == "https://hooks.example/t"
-    for kwargs, field in (({"webhook_endpoint": "ftp://x"}, "webhook_endpoint"),
-                          ({"service_mode": "secret"}, "service_mode"), ({"plan": "gold"}, "plan")):
+    for kwargs, field in (
+        ({"webhook_endpoint": "ftp://x"}, "webhook_endpoint"),
+        ({"service_mode": "secret"}, "service_mode"),
+        ({"plan": "gold"}, "plan"),
+    ):
         with pytest.raises(InvalidInput) as info:
             await services.users.update(user_id, **kwargs)
         assert info.value.field == field
@@ -89,12 +99,15 @@ async def test_initial_wallets_go_through_the_ledger(services):
     assert sorted(e["unit"] for e in ledger if e.get("reason") == "initial") == ["credits", "mj_quota"]
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [
-    ({"plan": "gold"}, "plan"),
-    ({"plan": "free", "wallets": {"dollars": 5}}, "wallets"),
-    ({"plan": "free", "wallets": {"credits": -5}}, "wallets"),
-    ({"plan": "free", "service_mode": "hidden"}, "service_mode"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"plan": "gold"}, "plan"),
+        ({"plan": "free", "wallets": {"dollars": 5}}, "wallets"),
+        ({"plan": "free", "wallets": {"credits": -5}}, "wallets"),
+        ({"plan": "free", "service_mode": "hidden"}, "service_mode"),
+    ],
+)
 async def test_refused_create_writes_nothing(services, redis, keys, kwargs, field):
     before = await snapshot(redis, keys)
     plan = kwargs.pop("plan")

@@ -11,13 +11,17 @@ import pytest
 from tests.api.conftest import snapshot
 from tests.webhooks.test_ssrf_aliases import ALIASES
 
-IMAGINE = {"model": "midjourney", "task_type": "imagine",
-           "input": {"prompt": "a cat", "process_mode": "fast"}}
+IMAGINE = {
+    "model": "midjourney",
+    "task_type": "imagine",
+    "input": {"prompt": "a cat", "process_mode": "fast"},
+}
 
 
 @pytest.mark.parametrize("host", [*list(ALIASES)[:12], "localhost", "[::ffff:10.0.0.1]", "1.2.3.4.5"])
-async def test_create_refuses_a_forbidden_endpoint_and_stores_nothing(make_client, services, redis, keys,
-                                                                      host):
+async def test_create_refuses_a_forbidden_endpoint_and_stores_nothing(
+    make_client, services, redis, keys, host
+):
     client = await make_client(webhook_allow_private=False)
     services.tasks.settings = services.tasks.settings.model_copy(update={"webhook_allow_private": False})
     _, key = await services.users.create("developer", wallets={"mj_quota": 100})
@@ -49,8 +53,9 @@ async def test_user_endpoints_are_checked(make_client, services, redis, keys, fi
         data = await resp.json()
         assert resp.status == 400 and data["detail"]["field"] == field, data
         assert await snapshot(redis, keys) == before
-    resp = await client.patch(f"/admin/v1/users/{user_id}", json={field: "https://Example.com/h"},
-                              headers=headers)
+    resp = await client.patch(
+        f"/admin/v1/users/{user_id}", json={field: "https://Example.com/h"}, headers=headers
+    )
     assert resp.status == 200 and (await resp.json())["data"][field] == "https://example.com/h"
 
 
@@ -72,6 +77,7 @@ def test_cli_checks_user_endpoints(monkeypatch, redis_url, prefix, redis, capsys
     for flag in ("--webhook-endpoint", "--notify-endpoint"):
         code, _, err = run("admin", "users", "update", user_id, flag, "http://①②⑦.0.0.1/h", "--json")
         assert code == 2 and "endpoint" in err and "private or special" in err
-    code, out, _ = run("admin", "users", "update", user_id, "--webhook-endpoint", "https://Example.com/h",
-                       "--json")
+    code, out, _ = run(
+        "admin", "users", "update", user_id, "--webhook-endpoint", "https://Example.com/h", "--json"
+    )
     assert code == 0 and json.loads(out)["webhook_endpoint"] == "https://example.com/h"

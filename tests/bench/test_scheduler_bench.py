@@ -16,9 +16,24 @@ from taskgate.bench import report
 from taskgate.cli import main
 
 SCENARIO_KEYS = {
-    "users", "tasks", "seed_s", "decisions", "dispatch_calls", "wall_s", "decisions_per_s", "call_ms",
-    "redis_usec_per_decision", "redis_decisions_per_s", "commands_per_decision", "jain_index", "jain_window",
-    "share_max_dev", "latency_ms", "latency_server_ms", "memory_per_task_bytes", "memory_breakdown_bytes",
+    "users",
+    "tasks",
+    "seed_s",
+    "decisions",
+    "dispatch_calls",
+    "wall_s",
+    "decisions_per_s",
+    "call_ms",
+    "redis_usec_per_decision",
+    "redis_decisions_per_s",
+    "commands_per_decision",
+    "jain_index",
+    "jain_window",
+    "share_max_dev",
+    "latency_ms",
+    "latency_server_ms",
+    "memory_per_task_bytes",
+    "memory_breakdown_bytes",
 }
 
 
@@ -54,8 +69,13 @@ def test_quick_json_is_one_object_with_the_documented_shape(bench_run):
         assert set(s["memory_breakdown_bytes"]) == {"task_hash", "ledger", "user_tasks", "flow"}
         assert s["jain_index"] is not None and 0 < s["jain_index"] <= 1
         assert s["commands_per_decision"]  # INFO commandstats saw the script's commands
-    assert set(result["summary"]) == {"decisions_per_s_min", "latency_p99_ms_max", "scale_ratio",
-                                      "memory_per_task_bytes_max", "jain_index_min"}
+    assert set(result["summary"]) == {
+        "decisions_per_s_min",
+        "latency_p99_ms_max",
+        "scale_ratio",
+        "memory_per_task_bytes_max",
+        "jain_index_min",
+    }
     assert set(result["targets"]) == set(report.TARGETS)
     for t in result["targets"].values():
         assert set(t) == {"target", "value", "met"} and t["met"] in (True, False)
@@ -81,15 +101,32 @@ def test_figures():
     assert report.percentile([], 99) is None
     diff = report.commandstats_diff(
         {"cmdstat_zadd": {"calls": 10, "usec": 5}},
-        {"cmdstat_zadd": {"calls": 30, "usec": 25}, "cmdstat_get": {"calls": 1, "usec": 1},
-         "errorstat_x": {}},
+        {
+            "cmdstat_zadd": {"calls": 30, "usec": 25},
+            "cmdstat_get": {"calls": 1, "usec": 1},
+            "errorstat_x": {},
+        },
     )
     assert diff == {"zadd": (20, 20), "get": (1, 1)}
-    built = report.build({}, {}, [
-        {"users": 10, "decisions_per_s": 12_000.0, "latency_ms": {"p99": 2.0},
-         "memory_per_task_bytes": 900.0, "jain_index": 1.0},
-        {"users": 1000, "decisions_per_s": 6_000.0, "latency_ms": {"p99": 6.0},
-         "memory_per_task_bytes": 1100.0, "jain_index": None},
-    ])
+    built = report.build(
+        {},
+        {},
+        [
+            {
+                "users": 10,
+                "decisions_per_s": 12_000.0,
+                "latency_ms": {"p99": 2.0},
+                "memory_per_task_bytes": 900.0,
+                "jain_index": 1.0,
+            },
+            {
+                "users": 1000,
+                "decisions_per_s": 6_000.0,
+                "latency_ms": {"p99": 6.0},
+                "memory_per_task_bytes": 1100.0,
+                "jain_index": None,
+            },
+        ],
+    )
     assert built["summary"]["scale_ratio"] == 0.5
     assert {k: v["met"] for k, v in built["targets"].items()} == dict.fromkeys(report.TARGETS, False)

@@ -31,8 +31,11 @@ def refused(catalogue: Catalogue, model: str, task_type: str, raw: dict[str, Any
 ACCEPTED = [
     # shapes real clients send that taskgate used to refuse
     ("hailuo", "video_generation", {"prompt": "a dog", "duration": 6}),
-    ("hailuo", "video_generation",
-     {"prompt": "a dog", "model": "t2v-02", "duration": "10", "resolution": 768}),
+    (
+        "hailuo",
+        "video_generation",
+        {"prompt": "a dog", "model": "t2v-02", "duration": "10", "resolution": 768},
+    ),
     ("music-u", "generate_music", {"lyrics": "[Verse]\nla", "lyrics_type": "user"}),
     ("Qubico/flux1-dev", "txt2img", {"prompt": "a", "width": 864, "height": 1080}),
     ("Qubico/flux1-dev", "txt2img", {"prompt": "a", "width": 256, "height": 4096}),
@@ -49,8 +52,9 @@ ACCEPTED = [
 
 
 @pytest.mark.parametrize(("model", "task_type", "raw"), ACCEPTED)
-def test_documented_shapes_are_accepted(catalogue: Catalogue, model: str, task_type: str,
-                                        raw: dict[str, Any]) -> None:
+def test_documented_shapes_are_accepted(
+    catalogue: Catalogue, model: str, task_type: str, raw: dict[str, Any]
+) -> None:
     normalised = validate(catalogue, model, task_type, raw)
     for field, value in raw.items():
         if value not in ("", None):
@@ -63,17 +67,42 @@ REFUSED = [
     ("hailuo", "video_generation", {"model": "i2v-01", "prompt": "a"}, "input.image_url", "i2v-01"),
     ("hailuo", "video_generation", {"model": "s2v-01", "image_url": URL}, "input.prompt", "s2v-01"),
     ("hailuo", "video_generation", {"prompt": "a" * 2001}, "input.prompt", "2000"),
-    ("hailuo", "video_generation", {"model": "t2v-02", "prompt": "a", "duration": 10, "resolution": 1080},
-     "input.resolution", "10 s"),
-    ("Qubico/flux1-dev", "img2img", {"prompt": "a", "image": "data:image/png;base64,@@@"}, "input.image",
-     "data:"),
+    (
+        "hailuo",
+        "video_generation",
+        {"model": "t2v-02", "prompt": "a", "duration": 10, "resolution": 1080},
+        "input.resolution",
+        "10 s",
+    ),
+    (
+        "Qubico/flux1-dev",
+        "img2img",
+        {"prompt": "a", "image": "data:image/png;base64,@@@"},
+        "input.image",
+        "data:",
+    ),
     ("Qubico/flux1-dev", "img2img", {"prompt": "a", "image": "file:///etc/passwd"}, "input.image", "http"),
-    ("Qubico/flux1-dev", "img2img", {"prompt": "a", "image": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAAB"},
-     "input.image", "http"),  # bare base64 only where documented (Trellis)
-    ("Qubico/flux1-dev-advanced", "controlnet-lora", {"prompt": "a", "control_net_settings": []},
-     "input.control_net_settings", "at least 1"),
-    ("Qubico/flux1-dev-advanced", "controlnet-lora", {"prompt": "a", "control_net_settings": [{"x": 1}]},
-     "input.control_net_settings.0.control_type", "required"),
+    (
+        "Qubico/flux1-dev",
+        "img2img",
+        {"prompt": "a", "image": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAAB"},
+        "input.image",
+        "http",
+    ),  # bare base64 only where documented (Trellis)
+    (
+        "Qubico/flux1-dev-advanced",
+        "controlnet-lora",
+        {"prompt": "a", "control_net_settings": []},
+        "input.control_net_settings",
+        "at least 1",
+    ),
+    (
+        "Qubico/flux1-dev-advanced",
+        "controlnet-lora",
+        {"prompt": "a", "control_net_settings": [{"x": 1}]},
+        "input.control_net_settings.0.control_type",
+        "required",
+    ),
     ("kling", "lip_sync", {"tts_text": "hi"}, "input.origin_task_id", "required"),
     ("kling", "ai_try_on", {"model_input": URL}, "input.dress_input", "required"),
     ("kling", "effects", {"image_url": URL}, "input.effect", "required"),
@@ -83,30 +112,44 @@ REFUSED = [
     ("music-s", "generate_music_custom", {"prompt": "a" * 3001}, "input.prompt", "3000"),
     ("Qubico/tts", "zero-shot", {"ref_audio": URL}, "input.gen_text", "required"),
     ("Qubico/diffrhythm", "txt2audio-base", {"lyrics": "la"}, "input.style_prompt", "required"),
-    ("Qubico/trellis", "image-to-3d", {"image": URL, "slat_guidance_strength": 11},
-     "input.slat_guidance_strength", "10"),
+    (
+        "Qubico/trellis",
+        "image-to-3d",
+        {"image": URL, "slat_guidance_strength": 11},
+        "input.slat_guidance_strength",
+        "10",
+    ),
     ("Qubico/trellis", "image-to-3d", {}, "input.image", "required"),
-    ("Qubico/wanx", "img2video-14b-keyframe", {"prompt": "a", "start_image": URL}, "input.end_image",
-     "required"),
+    (
+        "Qubico/wanx",
+        "img2video-14b-keyframe",
+        {"prompt": "a", "start_image": URL},
+        "input.end_image",
+        "required",
+    ),
     ("Qubico/hunyuan", "txt2video", {"prompt": "a", "aspect_ratio": "4:3"}, "input.aspect_ratio", "16:9"),
 ]
 
 
 @pytest.mark.parametrize(("model", "task_type", "raw", "field", "reason"), REFUSED)
-def test_documented_constraints_refuse_naming_the_field(catalogue: Catalogue, model: str, task_type: str,
-                                                        raw: dict[str, Any], field: str, reason: str) -> None:
+def test_documented_constraints_refuse_naming_the_field(
+    catalogue: Catalogue, model: str, task_type: str, raw: dict[str, Any], field: str, reason: str
+) -> None:
     error = refused(catalogue, model, task_type, raw)
     assert error.field == field
     assert reason.lower() in error.reason.lower()
 
 
-@pytest.mark.parametrize(("raw", "amount"), [
-    ({"model": "t2v-01"}, 140),
-    ({"model": "t2v-01", "duration": 10}, 140),  # "*": one price whatever the duration
-    ({"model": "s2v-01", "image_url": URL}, 210),
-    ({"model": "t2v-02", "duration": 10, "resolution": 768}, 350),
-    ({"model": "i2v-02", "image_url": URL}, 175),
-])
+@pytest.mark.parametrize(
+    ("raw", "amount"),
+    [
+        ({"model": "t2v-01"}, 140),
+        ({"model": "t2v-01", "duration": 10}, 140),  # "*": one price whatever the duration
+        ({"model": "s2v-01", "image_url": URL}, 210),
+        ({"model": "t2v-02", "duration": 10, "resolution": 768}, 350),
+        ({"model": "i2v-02", "image_url": URL}, 175),
+    ],
+)
 def test_hailuo_prices(catalogue: Catalogue, raw: dict[str, Any], amount: int) -> None:
     spec = catalogue.resolve("hailuo", "video_generation")
     task_input = catalogue.validate_input(spec, {"prompt": "a", **raw})
@@ -130,6 +173,12 @@ def test_the_most_specific_table_key_wins() -> None:
 def test_null_config_and_null_webhook_fields_mean_defaults() -> None:
     body = CreateTaskRequest.model_validate({"model": "m", "task_type": "t", "input": {}, "config": None})
     assert body.config.service_mode == "" and body.config.webhook_config.endpoint == ""
-    body = CreateTaskRequest.model_validate({"model": "m", "task_type": "t", "input": {}, "config": {
-        "service_mode": None, "webhook_config": {"endpoint": None, "secret": None}}})
+    body = CreateTaskRequest.model_validate(
+        {
+            "model": "m",
+            "task_type": "t",
+            "input": {},
+            "config": {"service_mode": None, "webhook_config": {"endpoint": None, "secret": None}},
+        }
+    )
     assert body.config.webhook_config.secret == ""

@@ -23,8 +23,9 @@ async def customer(system: System, plan: str = "developer") -> str:
     return key
 
 
-async def round_trip(system: System, key: str, body: dict[str, Any], *,
-                     headers: dict[str, str] | None = None) -> dict[str, Any]:
+async def round_trip(
+    system: System, key: str, body: dict[str, Any], *, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Create the task and poll it to ``completed``; returns ``data`` of the last poll."""
     status, created = await system.call("POST", "/api/v1/task", key, json=body, headers=headers or {})
     assert status == 200, created

@@ -12,7 +12,13 @@ from tests.compat.harness import customer, is_url, round_trip
 @pytest.mark.parametrize(("task_type", "consume"), [("txt2audio-base", 14), ("txt2audio-full", 28)])
 async def test_diffrhythm(system, task_type: str, consume: int) -> None:
     key = await customer(system)
-    task = await round_trip(system, key, {
-        "model": "Qubico/diffrhythm", "task_type": task_type,
-        "input": {"lyrics": "[00:10.00]Moonlight spills", "style_prompt": "pop, female vocals"}})
+    task = await round_trip(
+        system,
+        key,
+        {
+            "model": "Qubico/diffrhythm",
+            "task_type": task_type,
+            "input": {"lyrics": "[00:10.00]Moonlight spills", "style_prompt": "pop, female vocals"},
+        },
+    )
     assert is_url(task["output"]["audio_url"]) and task["meta"]["usage"]["consume"] == consume

@@ -8,8 +8,18 @@ from tests.compat.harness import customer, is_url, round_trip
 
 async def test_img2video(system) -> None:
     key = await customer(system)
-    task = await round_trip(system, key, {
-        "model": "Qubico/framepack", "task_type": "img2video",
-        "input": {"prompt": "the flower opens", "start_image": "https://img.example/bud.png",
-                  "end_image": "https://img.example/bloom.png", "duration": 5}})
+    task = await round_trip(
+        system,
+        key,
+        {
+            "model": "Qubico/framepack",
+            "task_type": "img2video",
+            "input": {
+                "prompt": "the flower opens",
+                "start_image": "https://img.example/bud.png",
+                "end_image": "https://img.example/bloom.png",
+                "duration": 5,
+            },
+        },
+    )
     assert is_url(task["output"]["video_url"]) and task["meta"]["usage"]["consume"] == 140

@@ -16,14 +16,32 @@ def assert_luma_output(output: dict) -> None:
 
 async def test_generate_then_extend(system) -> None:
     key = await customer(system)
-    video = await round_trip(system, key, {
-        "model": "luma", "task_type": "video_generation",
-        "input": {"prompt": "a koi pond", "duration": 5, "aspect_ratio": "16:9",
-                  "key_frames": {"frame0": {"type": "", "url": None}}}})
+    video = await round_trip(
+        system,
+        key,
+        {
+            "model": "luma",
+            "task_type": "video_generation",
+            "input": {
+                "prompt": "a koi pond",
+                "duration": 5,
+                "aspect_ratio": "16:9",
+                "key_frames": {"frame0": {"type": "", "url": None}},
+            },
+        },
+    )
     assert_luma_output(video["output"])
     assert video["meta"]["usage"] == {"type": "luma_quota", "frozen": 30, "consume": 30}
-    extended = await round_trip(system, key, {
-        "model": "luma", "task_type": "extend_video",
-        "input": {"prompt": "the koi jump", "key_frames": {"frame0": {"type": "generation",
-                                                                     "id": video["task_id"]}}}})
+    extended = await round_trip(
+        system,
+        key,
+        {
+            "model": "luma",
+            "task_type": "extend_video",
+            "input": {
+                "prompt": "the koi jump",
+                "key_frames": {"frame0": {"type": "generation", "id": video["task_id"]}},
+            },
+        },
+    )
     assert_luma_output(extended["output"])

@@ -13,14 +13,26 @@ IMG = "https://img.example/a.png"
 
 async def test_imagine_then_upscale(system) -> None:
     key = await customer(system)
-    imagine = await round_trip(system, key, {
-        "model": "midjourney", "task_type": "imagine",
-        "input": {"prompt": "a lighthouse at dawn", "aspect_ratio": "16:9", "process_mode": "fast"}})
+    imagine = await round_trip(
+        system,
+        key,
+        {
+            "model": "midjourney",
+            "task_type": "imagine",
+            "input": {"prompt": "a lighthouse at dawn", "aspect_ratio": "16:9", "process_mode": "fast"},
+        },
+    )
     assert is_url(imagine["output"]["image_url"]) and len(imagine["output"]["image_urls"]) == 4
     assert imagine["meta"]["usage"] == {"type": "mj_quota", "frozen": 14, "consume": 14}
-    upscale = await round_trip(system, key, {
-        "model": "midjourney", "task_type": "upscale",
-        "input": {"origin_task_id": imagine["task_id"], "index": "1"}})
+    upscale = await round_trip(
+        system,
+        key,
+        {
+            "model": "midjourney",
+            "task_type": "upscale",
+            "input": {"origin_task_id": imagine["task_id"], "index": "1"},
+        },
+    )
     assert is_url(upscale["output"]["image_url"])
     assert upscale["meta"]["usage"]["consume"] == 2
 
@@ -31,11 +43,27 @@ async def test_every_task_type_after_an_imagine(system) -> None:
     by seed 003: type 1 (variation, reroll, inpaint, outpaint, pan) 14 at V6 fast, type 2 (describe) 2,
     type 3 (seed) 1, blend 14."""
     key = await customer(system)
-    imagine = await round_trip(system, key, {"model": "midjourney", "task_type": "imagine",
-                                             "input": {"prompt": "a lighthouse", "process_mode": "fast"}})
+    imagine = await round_trip(
+        system,
+        key,
+        {
+            "model": "midjourney",
+            "task_type": "imagine",
+            "input": {"prompt": "a lighthouse", "process_mode": "fast"},
+        },
+    )
     origin = imagine["task_id"]
-    upscaled = (await round_trip(system, key, {"model": "midjourney", "task_type": "upscale",
-                                               "input": {"origin_task_id": origin, "index": "1"}}))["task_id"]
+    upscaled = (
+        await round_trip(
+            system,
+            key,
+            {
+                "model": "midjourney",
+                "task_type": "upscale",
+                "input": {"origin_task_id": origin, "index": "1"},
+            },
+        )
+    )["task_id"]
     cases: list[tuple[str, dict[str, Any], int]] = [
         ("variation", {"origin_task_id": origin, "index": "2", "prompt": "", "skip_prompt_check": False}, 14),
         ("reroll", {"origin_task_id": origin, "prompt": "", "aspect_ratio": "1:1"}, 14),

@@ -9,8 +9,11 @@ import asyncio
 
 from tests.compat.harness import customer, round_trip
 
-SLOW = {"model": "midjourney", "task_type": "imagine",
-        "input": {"prompt": "a slow one [sim duration=30]", "process_mode": "fast"}}
+SLOW = {
+    "model": "midjourney",
+    "task_type": "imagine",
+    "input": {"prompt": "a slow one [sim duration=30]", "process_mode": "fast"},
+}
 
 
 async def test_delete_cancels_and_refunds(system) -> None:
@@ -38,9 +41,17 @@ async def test_delete_of_another_customers_task_is_404(system) -> None:
 async def test_trailing_slashes_and_bearer_and_null_config(system) -> None:
     key = await customer(system)
     bearer = {"Authorization": f"Bearer {key}"}
-    status, created = await system.call("POST", "/api/v1/task/", headers=bearer, json={
-        "model": "Qubico/flux1-schnell", "task_type": "txt2img", "input": {"prompt": "a fox"},
-        "config": None})
+    status, created = await system.call(
+        "POST",
+        "/api/v1/task/",
+        headers=bearer,
+        json={
+            "model": "Qubico/flux1-schnell",
+            "task_type": "txt2img",
+            "input": {"prompt": "a fox"},
+            "config": None,
+        },
+    )
     assert status == 200 and created["code"] == 200
     task_id = created["data"]["task_id"]
     assert created["data"]["config"]["service_mode"] == ""
@@ -60,8 +71,11 @@ async def test_account_reads_at_goapi_paths(system) -> None:
     for _ in range(4):
         _, created = await system.call("POST", "/api/v1/task", key, json=SLOW)
         ids.append(created["data"]["task_id"])
-    done = await round_trip(system, await customer(system), {
-        "model": "Qubico/flux1-schnell", "task_type": "txt2img", "input": {"prompt": "other customer"}})
+    done = await round_trip(
+        system,
+        await customer(system),
+        {"model": "Qubico/flux1-schnell", "task_type": "txt2img", "input": {"prompt": "other customer"}},
+    )
     assert done["status"] == "completed"
     for _ in range(500):
         status, active = await system.call("GET", "/account/active_tasks", key)

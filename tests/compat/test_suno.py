@@ -14,17 +14,26 @@ from tests.compat.harness import customer, is_url, round_trip
 CASES: list[tuple[str, str, dict[str, Any], int]] = [
     ("music-s", "generate_music", {"prompt": "a calm lullaby", "make_instrumental": False}, 10),
     ("suno", "generate_music", {"gpt_description_prompt": "lofi beats", "model_version": "v3"}, 5),
-    ("music-s", "generate_music_custom",
-     {"prompt": "[Verse]\nla la", "title": "Night", "tags": "jazz", "negative_tags": "metal"}, 10),
-    ("music-s", "generate_music_custom", {"prompt": "[Verse]\nmore", "continue_clip_id": "clip-1",
-                                          "continue_at": 20}, 10),
+    (
+        "music-s",
+        "generate_music_custom",
+        {"prompt": "[Verse]\nla la", "title": "Night", "tags": "jazz", "negative_tags": "metal"},
+        10,
+    ),
+    (
+        "music-s",
+        "generate_music_custom",
+        {"prompt": "[Verse]\nmore", "continue_clip_id": "clip-1", "continue_at": 20},
+        10,
+    ),
     ("music-s", "upload_audio", {"audio_url": "https://a.example/song.mp3"}, 1),
 ]
 
 
 @pytest.mark.parametrize(("model", "task_type", "task_input", "consume"), CASES)
-async def test_suno_clips(system, model: str, task_type: str, task_input: dict[str, Any],
-                          consume: int) -> None:
+async def test_suno_clips(
+    system, model: str, task_type: str, task_input: dict[str, Any], consume: int
+) -> None:
     key = await customer(system)
     task = await round_trip(system, key, {"model": model, "task_type": task_type, "input": task_input})
     clips = task["output"]["clips"]
@@ -35,6 +44,9 @@ async def test_suno_clips(system, model: str, task_type: str, task_input: dict[s
 
 async def test_suno_lyrics(system) -> None:
     key = await customer(system)
-    task = await round_trip(system, key, {"model": "music-s", "task_type": "generate_lyrics",
-                                          "input": {"prompt": "White egrets fly"}})
+    task = await round_trip(
+        system,
+        key,
+        {"model": "music-s", "task_type": "generate_lyrics", "input": {"prompt": "White egrets fly"}},
+    )
     assert task["output"]["lyrics_pairs"][0]["text"] and task["meta"]["usage"]["consume"] == 0

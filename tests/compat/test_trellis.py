@@ -11,16 +11,28 @@ import pytest
 from tests.compat.harness import customer, fetch_ok, is_url, round_trip
 
 
-@pytest.mark.parametrize(("task_type", "task_input"), [
-    ("image-to-3d", {"image": "https://img.example/chair.png", "ss_sampling_steps": 50,
-                     "slat_sampling_steps": 50, "ss_guidance_strength": 7.5, "slat_guidance_strength": 3}),
-    ("image-to-3d", {"image": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgAB"}),
-    ("text-to-3d", {"prompt": "a wooden chair", "seed": 0}),
-])
+@pytest.mark.parametrize(
+    ("task_type", "task_input"),
+    [
+        (
+            "image-to-3d",
+            {
+                "image": "https://img.example/chair.png",
+                "ss_sampling_steps": 50,
+                "slat_sampling_steps": 50,
+                "ss_guidance_strength": 7.5,
+                "slat_guidance_strength": 3,
+            },
+        ),
+        ("image-to-3d", {"image": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgAB"}),
+        ("text-to-3d", {"prompt": "a wooden chair", "seed": 0}),
+    ],
+)
 async def test_trellis(system, task_type: str, task_input: dict[str, Any]) -> None:
     key = await customer(system)
-    task = await round_trip(system, key, {"model": "Qubico/trellis", "task_type": task_type,
-                                          "input": task_input})
+    task = await round_trip(
+        system, key, {"model": "Qubico/trellis", "task_type": task_type, "input": task_input}
+    )
     out = task["output"]
     assert all(is_url(out[f]) for f in ("no_background_image", "combined_video", "model_file"))
     assert await fetch_ok(system, out["model_file"])
@@ -28,7 +40,14 @@ async def test_trellis(system, task_type: str, task_input: dict[str, Any]) -> No
 
 async def test_steps_outside_the_documented_range(system) -> None:
     key = await customer(system)
-    status, body = await system.call("POST", "/api/v1/task", key, json={
-        "model": "Qubico/trellis", "task_type": "image-to-3d",
-        "input": {"image": "https://img.example/chair.png", "ss_sampling_steps": 60}})
+    status, body = await system.call(
+        "POST",
+        "/api/v1/task",
+        key,
+        json={
+            "model": "Qubico/trellis",
+            "task_type": "image-to-3d",
+            "input": {"image": "https://img.example/chair.png", "ss_sampling_steps": 60},
+        },
+    )
     assert status == 400 and body["detail"]["field"] == "input.ss_sampling_steps"

@@ -26,8 +26,21 @@ def summary_and_code(redis_url, tmp_path_factory):
     out = io.StringIO()
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out):
         mp.setenv("TASKGATE_REDIS_URL", redis_url)
-        args = _parse(["--tasks", "30", "--port", str(free_port()), "--sim-port", str(free_port()), "--json",
-                       "--seed", "11", "--report-dir", str(tmp_path_factory.mktemp("demo") / "report")])
+        args = _parse(
+            [
+                "--tasks",
+                "30",
+                "--port",
+                str(free_port()),
+                "--sim-port",
+                str(free_port()),
+                "--json",
+                "--seed",
+                "11",
+                "--report-dir",
+                str(tmp_path_factory.mktemp("demo") / "report"),
+            ]
+        )
         code = args.func(args)
     return json.loads(out.getvalue().strip().splitlines()[-1]), code
 

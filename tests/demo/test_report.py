@@ -18,10 +18,17 @@ from taskgate.demo_workload import PERSONAS, plan_workload, split_tasks
 
 
 def _view(task_id: str, status: str, consume: int, unit: str = "mj_quota", private: bool = False) -> dict:
-    return {"task_id": task_id, "status": status, "error": {"message": ""},
-            "meta": {"usage": {"type": unit, "frozen": 14, "consume": consume},
-                     "is_using_private_pool": private,
-                     "created_at": "2026-01-01T00:00:00Z", "started_at": "2026-01-01T00:00:00.250Z"}}
+    return {
+        "task_id": task_id,
+        "status": status,
+        "error": {"message": ""},
+        "meta": {
+            "usage": {"type": unit, "frozen": 14, "consume": consume},
+            "is_using_private_pool": private,
+            "created_at": "2026-01-01T00:00:00Z",
+            "started_at": "2026-01-01T00:00:00.250Z",
+        },
+    }
 
 
 def _entry(kind: str, amount: int, task: str = "", unit: str = "mj_quota") -> dict[str, str]:
@@ -31,8 +38,13 @@ def _entry(kind: str, amount: int, task: str = "", unit: str = "mj_quota") -> di
 def _user(**overrides) -> UserRun:
     user = UserRun("dev", "u1", "developer", 9, False, 2)
     user.views = [_view("a", "completed", 14), _view("b", "failed", 0)]
-    user.ledger = [_entry("top_up", 100), _entry("freeze", 14, "a"), _entry("freeze", 14, "b"),
-                   _entry("charge", 14, "a"), _entry("refund", 14, "b")]
+    user.ledger = [
+        _entry("top_up", 100),
+        _entry("freeze", 14, "a"),
+        _entry("freeze", 14, "b"),
+        _entry("charge", 14, "a"),
+        _entry("refund", 14, "b"),
+    ]
     user.balances = {"mj_quota": {"available": 86, "frozen": 0, "consumed": 14}}
     for name, value in overrides.items():
         setattr(user, name, value)
@@ -62,8 +74,10 @@ def test_conversion_between_units_is_part_of_the_balance():
     user = _user()
     user.ledger[0] = _entry("top_up", 1000, unit="credits")
     user.ledger[1:1] = [_entry("convert_out", -700, "a", "credits"), _entry("convert_in", 200, "a")]
-    user.balances = {"mj_quota": {"available": 186, "frozen": 0, "consumed": 14},
-                     "credits": {"available": 300, "frozen": 0, "consumed": 0}}
+    user.balances = {
+        "mj_quota": {"available": 186, "frozen": 0, "consumed": 14},
+        "credits": {"available": 300, "frozen": 0, "consumed": 0},
+    }
     assert check_ledger(user) == []
     user.balances["credits"]["available"] = 1000  # the conversion never left the credits wallet
     assert check_ledger(user) == ["credits: wallet available 1000, ledger says 300"]
@@ -77,8 +91,16 @@ def test_summary_flags_cap_overrun_stuck_tasks_and_passes_clean_runs():
     assert summary["waits"]["developer"] == {"n": 2, "median_ms": 250.0, "p95_ms": 250.0}
     assert "<svg" in html_page(summary)
     account.peak = 3
-    over = DemoData(1, 2, "demo-x", "test", 1.0, [_user(peak=10)], [account],
-                    stuck=[{"task_id": "c", "user": "dev", "status": "pending"}])
+    over = DemoData(
+        1,
+        2,
+        "demo-x",
+        "test",
+        1.0,
+        [_user(peak=10)],
+        [account],
+        stuck=[{"task_id": "c", "user": "dev", "status": "pending"}],
+    )
     problems = build_summary(over)["problems"]
     assert not build_summary(over)["ok"] and len(problems) == 3
 

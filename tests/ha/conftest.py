@@ -25,7 +25,11 @@ def sentinel_set() -> Iterator[SentinelSet]:
 @pytest.fixture
 def ha_settings(settings: Settings, sentinel_set: SentinelSet) -> Settings:
     """The test's settings through Sentinel, with the durability option on (one replica)."""
-    return settings.model_copy(update={
-        "redis_url": sentinel_set.url, "redis_min_replicas_ack": 1, "redis_wait_timeout_ms": 2000,
-        "redis_retry_s": 30.0,
-    })
+    return settings.model_copy(
+        update={
+            "redis_url": sentinel_set.url,
+            "redis_min_replicas_ack": 1,
+            "redis_wait_timeout_ms": 2000,
+            "redis_retry_s": 30.0,
+        }
+    )

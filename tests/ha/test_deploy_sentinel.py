@@ -21,8 +21,17 @@ def _services(text: str) -> list[str]:
 
 def test_compose_has_master_replica_three_sentinels_and_every_role():
     text = (DEPLOY / "docker-compose.sentinel.yml").read_text()
-    assert set(_services(text)) == {"redis-master", "redis-replica", "sentinel-1", "sentinel-2", "sentinel-3",
-                                    "api", "scheduler", "worker", "upstream-sim"}
+    assert set(_services(text)) == {
+        "redis-master",
+        "redis-replica",
+        "sentinel-1",
+        "sentinel-2",
+        "sentinel-3",
+        "api",
+        "scheduler",
+        "worker",
+        "upstream-sim",
+    }
     for role in ("api", "scheduler", "worker", "upstream-sim"):
         assert f'command: ["{role}"]' in text
     assert '"--replicaof", "redis-master", "6379"' in text
@@ -34,8 +43,10 @@ def test_compose_settings_are_real_and_point_at_the_monitored_master():
     env = {k: v.strip('"') for k, v in ENV_LINE.findall(text)}
     unknown = {k for k in env if k.removeprefix("TASKGATE_").lower() not in Settings.model_fields}
     assert not unknown, unknown
-    settings = Settings(redis_url=env["TASKGATE_REDIS_URL"],
-                        redis_min_replicas_ack=int(env["TASKGATE_REDIS_MIN_REPLICAS_ACK"]))
+    settings = Settings(
+        redis_url=env["TASKGATE_REDIS_URL"],
+        redis_min_replicas_ack=int(env["TASKGATE_REDIS_MIN_REPLICAS_ACK"]),
+    )
     target = redis_target(settings)
     assert target.sentinels == tuple((f"sentinel-{i}", 26379) for i in (1, 2, 3))
     assert settings.redis_min_replicas_ack == 1

@@ -119,8 +119,12 @@ async def _create(system: System, api_key: str, i: int) -> str:
     headers = {"x-api-key": api_key, "Idempotency-Key": f"ha-{i}"}
     while True:
         try:
-            async with system.http.post(system.api_url + "/api/v1/task", json=body, headers=headers,
-                                        timeout=aiohttp.ClientTimeout(total=10)) as resp:
+            async with system.http.post(
+                system.api_url + "/api/v1/task",
+                json=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=10),
+            ) as resp:
                 if resp.status == 200:
                     return str((await resp.json())["data"]["task_id"])
                 assert resp.status == 503, await resp.text()  # never a 500 while failing over
@@ -149,10 +153,18 @@ async def _final(services: Services, ids: list[str], timeout_s: float) -> dict[s
 
 @pytest.mark.timeout(240)
 async def test_failovers_during_creates_dispatches_and_settlements_lose_nothing(ha_settings, sentinel_set):
-    s = ha_settings.model_copy(update={
-        "api_port": free_port(), "sim_port": free_port(), "sim_latency_fast_s": 0.1, "renew_interval_s": 0.3,
-        "lease_ms": 3000, "sweep_interval_s": 0.2, "upstream_poll_interval_s": 0.02, "max_attempts": 50,
-    })
+    s = ha_settings.model_copy(
+        update={
+            "api_port": free_port(),
+            "sim_port": free_port(),
+            "sim_latency_fast_s": 0.1,
+            "renew_interval_s": 0.3,
+            "lease_ms": 3000,
+            "sweep_interval_s": 0.2,
+            "upstream_poll_interval_s": 0.02,
+            "max_attempts": 50,
+        }
+    )
     async with _system(s) as system:
         user_id, api_key = await system.user("premium", wallets={"mj_quota": 100_000})
         await system.shared_account(capacity=10, models=["midjourney"])
@@ -165,8 +177,11 @@ async def test_failovers_during_creates_dispatches_and_settlements_lose_nothing(
         ids = await asyncio.wait_for(creates, 120)
         final = await _final(system.services, ids, 120)
         assert Counter(final.values()) == Counter({"completed": len(ids)}), final
-        settles = Counter(e["task"] for e in await system.services.wallets.ledger(user_id, count=100_000)
-                          if e["kind"] in ("charge", "penalty", "refund"))
+        settles = Counter(
+            e["task"]
+            for e in await system.services.wallets.ledger(user_id, count=100_000)
+            if e["kind"] in ("charge", "penalty", "refund")
+        )
         assert set(settles) == set(ids) and set(settles.values()) == {1}  # each settled exactly once
         wallet = (await system.services.wallets.balances(user_id))["mj_quota"]
         assert wallet["frozen"] == 0

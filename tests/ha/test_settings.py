@@ -17,7 +17,12 @@ def test_sentinel_url_form():
     target = redis_target(s)
     assert target.sentinels == (("10.0.0.1", 26379), ("10.0.0.2", 26379), ("sentinel-3", 26380))
     assert (target.service, target.db, target.username, target.password, target.ssl) == (
-        "mymaster", 2, "app", "s3cret", False)
+        "mymaster",
+        2,
+        "app",
+        "s3cret",
+        False,
+    )
     arq = arq_redis_settings(s)
     assert arq.sentinel and arq.sentinel_master == "mymaster" and arq.host == list(target.sentinels)
     assert (arq.database, arq.username, arq.password) == (2, "app", "s3cret")
@@ -34,18 +39,24 @@ def test_explicit_sentinel_variables_override_the_url(monkeypatch):
 
 def test_plain_tls_and_acl_user():
     target = redis_target(Settings(redis_url="rediss://worker:p%40ss@redis.internal:6380/3"))
-    assert not target.via_sentinel and target.ssl and (target.username, target.password, target.db) == (
-        "worker", "p@ss", 3)
+    assert (
+        not target.via_sentinel
+        and target.ssl
+        and (target.username, target.password, target.db) == ("worker", "p@ss", 3)
+    )
     assert arq_redis_settings(Settings(redis_url="rediss://worker:pw@h:6380/3")).ssl
 
 
-@pytest.mark.parametrize(("url", "words"), [
-    ("redis+sentinel://h1:26379", "service name"),
-    ("redis+sentinel://h1:port/mymaster", "bad sentinel address"),
-    ("redis+sentinel://h1:26379/mymaster/zero", "path must be"),
-    ("http://h1:6379/0", "unknown Redis URL scheme"),
-    ("h1:6379", "needs a scheme"),
-])
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("redis+sentinel://h1:26379", "service name"),
+        ("redis+sentinel://h1:port/mymaster", "bad sentinel address"),
+        ("redis+sentinel://h1:26379/mymaster/zero", "path must be"),
+        ("http://h1:6379/0", "unknown Redis URL scheme"),
+        ("h1:6379", "needs a scheme"),
+    ],
+)
 def test_bad_urls_are_refused_with_a_clear_message(url, words):
     with pytest.raises(ValidationError) as info:
         Settings(redis_url=url)

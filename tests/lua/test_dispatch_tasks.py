@@ -154,7 +154,13 @@ async def test_s6_no_failover_waits_and_failover_without_credits_fails(redis, sc
     failed = await task_fields(redis, keys, p)
     assert failed["status"] == "failed" and "needs 14 mj_quota" in json.loads(failed["error"])["message"]
     assert await wallet(redis, keys, poor, "mj_quota") == {
-        "available": 5, "frozen": 0, "consumed": 0, "deposited": 5, "converted_in": 0, "converted_out": 0}
+        "available": 5,
+        "frozen": 0,
+        "consumed": 0,
+        "deposited": 5,
+        "converted_in": 0,
+        "converted_out": 0,
+    }
 
 
 async def test_parked_flow_wakes_when_account_added(redis, scripts, keys, settings):
@@ -186,8 +192,11 @@ async def test_s6_busy_own_accounts_wait_but_unusable_ones_fail_over(redis, scri
     assert [(x.task_id, x.account_id) for x in out] == [(first, own)]  # busy, not gone: second waits
     assert (await task_fields(redis, keys, second))["pool"] == "byoa"
     # the own account is banned: the waiting task is woken and fails over to the shared pool
-    await scripts.call("set_account_state", keys=[keys.account(own)],
-                       args=[keys.base, "", own, "banned", 0, "health", "banned upstream"])
+    await scripts.call(
+        "set_account_state",
+        keys=[keys.account(own)],
+        args=[keys.base, "", own, "banned", 0, "health", "banned upstream"],
+    )
     [moved] = await d.dispatch(5)
     assert (moved.task_id, moved.account_id) == (second, shared)
     assert (await task_fields(redis, keys, second))["pool"] == "ppu"

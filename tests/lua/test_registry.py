@@ -90,10 +90,30 @@ def test_lua_built_keys_match_keys_module():
         assert lua_form == python_form
     # and each of those Lua forms really occurs in some Lua source
     sources = "\n".join(p.read_text() for p in PACKAGE.glob("*/lua/**/*.lua"))
-    for entity in ("flow", "ready", "task", "user", "user_leases", "account_leases", "account_mode_leases",
-                   "avail", "parked_cap", "parked_user", "flow_meta", "flow_wait", "parked_task",
-                   "tasks_aside", "pending_deadlines", "relax_waiting", "wallet", "ledger",
-                   "daily", "task_failed", "account_events", "sched_wake"):
+    for entity in (
+        "flow",
+        "ready",
+        "task",
+        "user",
+        "user_leases",
+        "account_leases",
+        "account_mode_leases",
+        "avail",
+        "parked_cap",
+        "parked_user",
+        "flow_meta",
+        "flow_wait",
+        "parked_task",
+        "tasks_aside",
+        "pending_deadlines",
+        "relax_waiting",
+        "wallet",
+        "ledger",
+        "daily",
+        "task_failed",
+        "account_events",
+        "sched_wake",
+    ):
         assert f"':{entity}" in sources or f"':{entity}:" in sources, entity
 
 

@@ -91,8 +91,12 @@ async def test_renewals_racing_finishes_never_resurrect_a_slot(redis, scripts, k
     pairs = [(i, 1) for i in ids]
     renewals = [renew(scripts, keys, pairs) for _ in range(20)]
     await asyncio.gather(*[finish(scripts, keys, i) for i in ids], *renewals)
-    for key in (keys.leases(), keys.user_leases(user), keys.account_leases(account),
-                keys.account_mode_leases(account, "fast")):
+    for key in (
+        keys.leases(),
+        keys.user_leases(user),
+        keys.account_leases(account),
+        keys.account_mode_leases(account, "fast"),
+    ):
         assert await redis.zcard(key) == 0
     # and once finished, every task is reported lost
     assert sorted((await renew(scripts, keys, pairs))[2]) == sorted(ids)

@@ -36,8 +36,11 @@ def test_compose_runs_every_role_against_redis_with_aof() -> None:
 
 
 def test_redis_conf_is_durable_and_never_evicts() -> None:
-    settings = [line.split(None, 1) for line in read(DEPLOY / "redis.conf").splitlines()
-                if line.strip() and not line.startswith("#")]
+    settings = [
+        line.split(None, 1)
+        for line in read(DEPLOY / "redis.conf").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     lines = {name: value.strip() for name, value in settings}
     assert lines["appendonly"] == "yes"
     assert lines["appendfsync"] == "everysec"
@@ -54,9 +57,19 @@ def test_dockerfile_installs_the_package_and_runs_the_cli() -> None:
 def test_k8s_has_a_deployment_per_role_config_secret_service_and_scaler() -> None:
     docs = [doc for path in sorted((DEPLOY / "k8s").glob("*.yaml")) for doc in read(path).split("\n---\n")]
     kinds = [re.search(r"^kind: (\w+)$", doc, re.MULTILINE)[1] for doc in docs]  # type: ignore[index]
-    assert sorted(kinds) == ["ConfigMap", "Deployment", "Deployment", "Deployment", "Kustomization",
-                             "PodDisruptionBudget", "PodDisruptionBudget", "PodDisruptionBudget",
-                             "ScaledObject", "Secret", "Service"]
+    assert sorted(kinds) == [
+        "ConfigMap",
+        "Deployment",
+        "Deployment",
+        "Deployment",
+        "Kustomization",
+        "PodDisruptionBudget",
+        "PodDisruptionBudget",
+        "PodDisruptionBudget",
+        "ScaledObject",
+        "Secret",
+        "Service",
+    ]
     roles = sorted(re.findall(r'args: \["(\w+)"\]', "\n".join(docs)))
     assert roles == ["api", "scheduler", "worker"]
     assert all("namespace:" not in doc.split("spec:", 1)[0] for doc in docs)  # namespace-less

@@ -40,6 +40,7 @@ def pid_alive(pid: int) -> bool:
 
 # --- PrivateRedis, in process ---------------------------------------------------------------------
 
+
 async def test_private_redis_uses_the_configured_redis_when_it_answers(settings: Settings) -> None:
     async with PrivateRedis(settings) as redis:
         assert not redis.private and redis.url == settings.redis_url and redis.pid is None
@@ -68,6 +69,7 @@ async def test_private_redis_with_a_missing_binary_fails_cleanly(settings: Setti
 
 # --- run_dev, in process --------------------------------------------------------------------------
 
+
 async def test_run_dev_serves_every_part_and_stops_cleanly(settings: Settings) -> None:
     settings = settings.model_copy(update={"api_port": free_port(), "sim_port": free_port()})
     stop, ready = asyncio.Event(), asyncio.Event()
@@ -88,10 +90,16 @@ async def test_run_dev_serves_every_part_and_stops_cleanly(settings: Settings) -
 
 # --- `taskgate dev` as a process ------------------------------------------------------------------
 
+
 def dev_env(redis_url: str, prefix: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKGATE_")}
-    env.update(TASKGATE_REDIS_URL=redis_url, TASKGATE_KEY_PREFIX=prefix, TASKGATE_LOG_PROFILE="json",
-               TASKGATE_ADMIN_TOKEN="test-admin-token", **extra)
+    env.update(
+        TASKGATE_REDIS_URL=redis_url,
+        TASKGATE_KEY_PREFIX=prefix,
+        TASKGATE_LOG_PROFILE="json",
+        TASKGATE_ADMIN_TOKEN="test-admin-token",
+        **extra,
+    )
     return env
 
 
@@ -101,9 +109,20 @@ class DevProcess:
         self.log_path = log_path
         with log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "taskgate", "dev", "--port", str(self.api_port),
-                 "--sim-port", str(self.sim_port)],
-                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "taskgate",
+                    "dev",
+                    "--port",
+                    str(self.api_port),
+                    "--sim-port",
+                    str(self.sim_port),
+                ],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
 
     @property

@@ -44,7 +44,10 @@ SCRIPT = textwrap.dedent(
 def run_probe(profile: str) -> str:
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT, profile, API_KEY, WHSEC],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     assert proc.stdout == ""  # logs go to stderr only
     return proc.stderr

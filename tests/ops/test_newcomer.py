@@ -68,8 +68,16 @@ class Newcomer:
         return str(user["api_key"])
 
     def imagine(self, key: str, prompt: str, mode: str = "fast") -> str:
-        status, body = http(self.api + "/api/v1/task", "POST", key, {
-            "model": "midjourney", "task_type": "imagine", "input": {"prompt": prompt, "process_mode": mode}})
+        status, body = http(
+            self.api + "/api/v1/task",
+            "POST",
+            key,
+            {
+                "model": "midjourney",
+                "task_type": "imagine",
+                "input": {"prompt": prompt, "process_mode": mode},
+            },
+        )
         assert status == 200 and body["code"] == 200, body
         return str(body["data"]["task_id"])
 
@@ -178,8 +186,9 @@ def test_case_3_no_account_serves_the_model_mode(newcomer_for: Any) -> None:
     w = me.wallet(key)
     assert (w["available"], w["frozen"], w["consumed"]) == (500, 0, 0)
     # an operator pausing the only account is the same case
-    account = me.admin("accounts", "add", "--owner", "shared", "--provider", "sim", "--capacity", "1",
-                       "--json")
+    account = me.admin(
+        "accounts", "add", "--owner", "shared", "--provider", "sim", "--capacity", "1", "--json"
+    )
     me.admin("accounts", "pause", account["account_id"], "--json")
     paused = me.final(key, me.imagine(key, "a dog"))
     assert paused["status"] == "failed" and "no account could serve" in paused["error"]["message"]
@@ -190,8 +199,12 @@ def readme_admin_examples() -> list[list[str]]:
     placeholders such as `free|developer` or `[--credits N]`)."""
     blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), re.S)
     lines = [line.split("#")[0].strip() for block in blocks for line in block.splitlines()]
-    runnable = [line for line in lines if line.startswith("taskgate admin ")
-                and not re.search(r"[|\[\]]|\b[A-Z]+_ID\b|KEY\b|URL\b|\bN\b", line)]
+    runnable = [
+        line
+        for line in lines
+        if line.startswith("taskgate admin ")
+        and not re.search(r"[|\[\]]|\b[A-Z]+_ID\b|KEY\b|URL\b|\bN\b", line)
+    ]
     return [line.split()[1:] for line in runnable]
 
 

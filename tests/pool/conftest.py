@@ -17,8 +17,14 @@ T0 = 1_800_000_000_000  # a fixed clock for the scripts' `now` override
 
 @pytest.fixture
 def health_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"health_window_ms": 60_000, "health_threshold": 3,
-                                       "cooldown_base_ms": 10_000, "cooldown_max_ms": 80_000})
+    return settings.model_copy(
+        update={
+            "health_window_ms": 60_000,
+            "health_threshold": 3,
+            "cooldown_base_ms": 10_000,
+            "cooldown_max_ms": 80_000,
+        }
+    )
 
 
 @pytest.fixture

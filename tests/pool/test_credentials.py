@@ -19,7 +19,9 @@ async def test_rejected_credentials_disable_until_a_new_key(redis, scripts, keys
     owner = await make_user(redis, scripts, keys, plan="developer")
     acc = await make_account(scripts, keys, owner=owner, capacity=2)
     assert await health.report(acc, ErrorKind.CREDENTIALS, reason="401 invalid api key", now_ms=T0) == (
-        "active", "disabled")
+        "active",
+        "disabled",
+    )
     a = await account_hash(redis, keys, acc)
     assert (a["state"], a["state_reason"], a["state_by"]) == ("disabled", "credentials_rejected", "health")
     [event] = await registry.events(owner)

@@ -95,9 +95,14 @@ async def test_a_longer_retry_after_extends_a_cooldown(redis, scripts, keys, hea
     assert await state_of(redis, keys, acc) == AccountState.COOLING_DOWN
 
 
-@pytest.mark.parametrize(("kind", "expected"), [(ErrorKind.CAPTCHA, AccountState.NEEDS_CAPTCHA),
-                                                (ErrorKind.BANNED, AccountState.BANNED),
-                                                (ErrorKind.QUOTA, AccountState.AUTO_DISABLED)])
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        (ErrorKind.CAPTCHA, AccountState.NEEDS_CAPTCHA),
+        (ErrorKind.BANNED, AccountState.BANNED),
+        (ErrorKind.QUOTA, AccountState.AUTO_DISABLED),
+    ],
+)
 async def test_account_problems_change_state(redis, scripts, keys, health, kind, expected):
     owner = await make_user(redis, scripts, keys)
     acc = await make_account(scripts, keys, owner=owner)
@@ -233,7 +238,10 @@ async def test_owner_gets_account_events(redis, scripts, keys, health):
     await health.report(acc, ErrorKind.BANNED, now_ms=T0 + 10_004)
     events = [e[1] for e in await redis.xrange(keys.account_events(owner))]
     assert [(e[b"account_id"].decode(), e[b"old_state"].decode(), e[b"state"].decode()) for e in events] == [
-        (acc, "active", "cooling_down"), (acc, "cooling_down", "active"),
-        (acc, "active", "needs_captcha"), (acc, "needs_captcha", "banned")]
+        (acc, "active", "cooling_down"),
+        (acc, "cooling_down", "active"),
+        (acc, "active", "needs_captcha"),
+        (acc, "needs_captcha", "banned"),
+    ]
     assert {e[b"by"] for e in events} == {b"health"}
     assert events[-1][b"reason"] == b"banned"

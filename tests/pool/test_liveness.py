@@ -84,8 +84,11 @@ async def test_stranded_task_returns_when_the_cooldown_ends(redis, scripts, keys
     d = dispatcher(redis, scripts, keys, settings)
     await d.dispatch(now_ms=T0)
     await finish(scripts, keys, task_id, 1, "retry")
-    await scripts.call("set_account_state", keys=[keys.account(acc)],
-                       args=[keys.base, T0, acc, "cooling_down", T0 + 10 * MAX_WAIT, "health", "test"])
+    await scripts.call(
+        "set_account_state",
+        keys=[keys.account(acc)],
+        args=[keys.base, T0, acc, "cooling_down", T0 + 10 * MAX_WAIT, "health", "test"],
+    )
     assert await d.dispatch(now_ms=T0 + 1) == []
     assert await wait_reason(redis, keys, task_id) == WaitReason.COOLING_DOWN
     # a running cooldown is not "no account": the task outlives the max wait
@@ -110,8 +113,11 @@ async def test_only_excluded_accounts_left_while_they_are_busy(redis, scripts, k
     assert await d.dispatch(now_ms=T0 + 1) == []
     assert await wait_reason(redis, keys, x) == WaitReason.ONLY_EXCLUDED
     await redis.hset(keys.account(acc), "capacity", 2)
-    await scripts.call("put_account", keys=[keys.account(acc), keys.accounts(), keys.account_secret(acc)],
-                       args=[keys.base, T0, acc, json.dumps({"capacity": "2"}), ""])
+    await scripts.call(
+        "put_account",
+        keys=[keys.account(acc), keys.accounts(), keys.account_secret(acc)],
+        args=[keys.base, T0, acc, json.dumps({"capacity": "2"}), ""],
+    )
     out = await d.dispatch(now_ms=T0 + 2)
     assert {o.task_id for o in out} == {x, z}
 
@@ -180,8 +186,11 @@ async def test_cancelled_aside_task_is_never_dispatched(redis, scripts, keys, se
     assert await wait_reason(redis, keys, x) == WaitReason.WAITING_FOR_CAPACITY
     await scripts.call("cancel_task", keys=[keys.task(x)], args=[keys.base, T0, x, user])
     assert await redis.scard(keys.tasks_aside()) == 0
-    await scripts.call("put_account", keys=[keys.account(b), keys.accounts(), keys.account_secret(b)],
-                       args=[keys.base, T0, b, json.dumps({"capacity": "1"}), ""])
+    await scripts.call(
+        "put_account",
+        keys=[keys.account(b), keys.accounts(), keys.account_secret(b)],
+        args=[keys.base, T0, b, json.dumps({"capacity": "1"}), ""],
+    )
     assert await d.dispatch(now_ms=T0 + 2) == []
     assert (await wallet(redis, keys, user, "mj_quota"))["available"] == 100
     assert a
@@ -207,8 +216,16 @@ async def test_pending_summary_and_pool_view(redis, scripts, keys, settings, reg
     assert await wait_reason(redis, keys, relax) == WaitReason.NO_ACCOUNT
     pool = await registry.pool_status()
     assert pool["by_state"] == {"active": 1, "disabled": 1}
-    assert pool["not_active"] == {"disabled": [{"account_id": broken, "owner": "shared",
-                                                "reason": "credentials_rejected", "cooldown_until": None}]}
+    assert pool["not_active"] == {
+        "disabled": [
+            {
+                "account_id": broken,
+                "owner": "shared",
+                "reason": "credentials_rejected",
+                "cooldown_until": None,
+            }
+        ]
+    }
     assert pool["pending_by_reason"]["user_cap_reached"] == 2 and acc
 
 

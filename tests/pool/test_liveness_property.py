@@ -37,15 +37,25 @@ INITIAL, PRICE = 10_000, 14
 PROPERTY_FIGURES: dict[str, Any] = {"examples": 0, "tasks": 0, "faults": 0, "worst_ms": 0, "reasons": set()}
 
 LANES = st.sampled_from(["fast", "fast", "relax", "turbo"])
-ENQUEUE = st.tuples(st.just("enqueue"), st.integers(0, 2), LANES,
-                    st.sampled_from(["ppu", "ppu", "byoa", "pin"]))
-FINISH = st.tuples(st.just("finish"), st.integers(0, 50),
-                   st.sampled_from(["completed", "retry", "retry", "incorrect"]))
+ENQUEUE = st.tuples(
+    st.just("enqueue"), st.integers(0, 2), LANES, st.sampled_from(["ppu", "ppu", "byoa", "pin"])
+)
+FINISH = st.tuples(
+    st.just("finish"), st.integers(0, 50), st.sampled_from(["completed", "retry", "retry", "incorrect"])
+)
 OPS = st.one_of(  # repeated entries weigh the mix towards work
-    ENQUEUE, ENQUEUE, ENQUEUE, FINISH, FINISH,
-    st.tuples(st.just("fault"), st.integers(0, 3),
-              st.sampled_from(["transient", "rate_limited", "banned", "credentials_rejected", "pause",
-                               "resume", "new_key"])),
+    ENQUEUE,
+    ENQUEUE,
+    ENQUEUE,
+    FINISH,
+    FINISH,
+    st.tuples(
+        st.just("fault"),
+        st.integers(0, 3),
+        st.sampled_from(
+            ["transient", "rate_limited", "banned", "credentials_rejected", "pause", "resume", "new_key"]
+        ),
+    ),
     st.tuples(st.just("cancel"), st.integers(0, 50), st.just("")),
     st.tuples(st.just("tick"), st.integers(0, 3 * STEP), st.just("")),
 )
@@ -77,13 +87,21 @@ class World:
 
 async def build(redis: Redis, redis_url: str, modes: list[str], caps: list[int]) -> World:
     keys = Keys(f"t:{uuid.uuid4().hex[:12]}")
-    cfg = Settings(redis_url=redis_url, key_prefix=keys.prefix, pending_max_wait_ms=MAX_WAIT,
-                   cooldown_base_ms=STEP, cooldown_max_ms=COOLDOWN_MAX, health_threshold=2,
-                   byoa_max_wait_ms=10**9, max_attempts=3)
+    cfg = Settings(
+        redis_url=redis_url,
+        key_prefix=keys.prefix,
+        pending_max_wait_ms=MAX_WAIT,
+        cooldown_base_ms=STEP,
+        cooldown_max_ms=COOLDOWN_MAX,
+        health_threshold=2,
+        byoa_max_wait_ms=10**9,
+        max_attempts=3,
+    )
     w = World(redis, Scripts(redis), keys, cfg)
     for cap in caps:
-        w.users.append(await make_user(redis, w.scripts, keys, plan="premium", cap=cap,
-                                       wallets={"mj_quota": INITIAL}))
+        w.users.append(
+            await make_user(redis, w.scripts, keys, plan="premium", cap=cap, wallets={"mj_quota": INITIAL})
+        )
     for i, mode_set in enumerate(modes):  # three shared accounts, one BYOA account of user 0
         owner = w.users[0] if i == 3 else "shared"
         capacity = 1 + i // 3
@@ -96,8 +114,9 @@ async def apply(w: World, op: tuple[Any, ...]) -> None:
     if kind == "enqueue":
         pool, bot = ("byoa", w.accounts[3]) if op[3] == "pin" else (op[3], "")
         user = w.users[0] if pool == "byoa" else w.users[a]
-        w.tasks.append(await enqueue(w.scripts, w.keys, user, lane=b, pool=pool, bot=bot,
-                                     price=PRICE, now=w.now))
+        w.tasks.append(
+            await enqueue(w.scripts, w.keys, user, lane=b, pool=pool, bot=bot, price=PRICE, now=w.now)
+        )
     elif kind == "finish":
         running = [t for t in w.tasks if (await w.hash(w.keys.task(t)))["status"] == "processing"]
         if running:
@@ -108,8 +127,9 @@ async def apply(w: World, op: tuple[Any, ...]) -> None:
     elif kind == "cancel" and w.tasks:
         task_id = w.tasks[a % len(w.tasks)]
         t = await w.hash(w.keys.task(task_id))
-        await w.scripts.call("cancel_task", keys=[w.keys.task(task_id)],
-                             args=[w.keys.base, w.now, task_id, t["user"]])
+        await w.scripts.call(
+            "cancel_task", keys=[w.keys.task(task_id)], args=[w.keys.base, w.now, task_id, t["user"]]
+        )
     elif kind == "tick":
         w.now += a
 
@@ -120,20 +140,33 @@ async def finish(w: World, task_id: str, outcome: str) -> None:
         w.faults += 1
         await w.health.report(t["account"], ErrorKind.TRANSIENT, now_ms=w.now)
     await w.scripts.call(
-        "finish_task", keys=[w.keys.task(task_id), w.keys.task_failed_accounts(task_id)],
-        args=[w.keys.base, w.now, task_id, t["attempt"], outcome, "", "", w.settings.max_attempts,
-              "1" if outcome == "retry" else "0"])
+        "finish_task",
+        keys=[w.keys.task(task_id), w.keys.task_failed_accounts(task_id)],
+        args=[
+            w.keys.base,
+            w.now,
+            task_id,
+            t["attempt"],
+            outcome,
+            "",
+            "",
+            w.settings.max_attempts,
+            "1" if outcome == "retry" else "0",
+        ],
+    )
 
 
 async def fault(w: World, acc: str, what: str) -> None:
     if what in ("pause", "resume"):
         state = "disabled" if what == "pause" else "active"
-        await w.scripts.call("set_account_state", keys=[w.keys.account(acc)],
-                             args=[w.keys.base, w.now, acc, state, 0, "operator", what])
+        await w.scripts.call(
+            "set_account_state",
+            keys=[w.keys.account(acc)],
+            args=[w.keys.base, w.now, acc, state, 0, "operator", what],
+        )
     elif what == "new_key":
         keys = [w.keys.account(acc), w.keys.accounts(), w.keys.account_secret(acc)]
-        await w.scripts.call("put_account", keys=keys,
-                             args=[w.keys.base, w.now, acc, "{}", f"k-{w.now}"])
+        await w.scripts.call("put_account", keys=keys, args=[w.keys.base, w.now, acc, "{}", f"k-{w.now}"])
     else:
         retry_after = 7.5 if what == "rate_limited" else None
         await w.health.report(acc, ErrorKind(what), retry_after, now_ms=w.now)
@@ -154,13 +187,20 @@ async def may_use(w: World, t: dict[str, str], accs: dict[str, dict[str, str]]) 
         if await w.redis.zcard(w.keys.user_leases(t["user"])) >= int(user["cap"]):
             return []
     owner = "shared" if t["pool"] == "ppu" else t["user"]
-    serving = {i: a for i, a in accs.items() if a["owner"] == owner and t["lane"] in a["modes"].split(",")
-               and usable(a, w.now) and (not t.get("bot_id") or i == t["bot_id"])}
+    serving = {
+        i: a
+        for i, a in accs.items()
+        if a["owner"] == owner
+        and t["lane"] in a["modes"].split(",")
+        and usable(a, w.now)
+        and (not t.get("bot_id") or i == t["bot_id"])
+    }
     failed = {m.decode() for m in await w.redis.smembers(w.keys.task_failed_accounts(t["id"]))}
     if not t.get("bot_id") and any(i not in failed for i in serving):
         serving = {i: a for i, a in serving.items() if i not in failed}
-    return [i for i, a in serving.items()
-            if int(a["capacity"]) > await w.redis.zcard(w.keys.account_leases(i))]
+    return [
+        i for i, a in serving.items() if int(a["capacity"]) > await w.redis.zcard(w.keys.account_leases(i))
+    ]
 
 
 def usable(a: dict[str, str], now: int) -> bool:
@@ -229,22 +269,37 @@ async def scenario(redis_url: str, modes: list[str], caps: list[int], ops: list[
         await redis.aclose()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(
-    modes=st.lists(st.sampled_from(["relax", "fast", "relax,fast", "fast,turbo", "relax,fast,turbo",
-                                    "relax,fast,turbo"]),
-                   min_size=4, max_size=4),
+    modes=st.lists(
+        st.sampled_from(
+            ["relax", "fast", "relax,fast", "fast,turbo", "relax,fast,turbo", "relax,fast,turbo"]
+        ),
+        min_size=4,
+        max_size=4,
+    ),
     caps=st.lists(st.integers(1, 3), min_size=3, max_size=3),
     ops=st.lists(OPS, min_size=20, max_size=80),
 )
 @example(  # issue 9 case 2: x fails on a while b and c are busy; y, behind x in its flow, takes a at once
-    modes=["relax,fast,turbo"] * 4, caps=[3, 3, 3],
-    ops=[("enqueue", 0, "fast", "ppu"), ("enqueue", 1, "fast", "ppu"), ("enqueue", 2, "fast", "ppu"),
-         ("finish", 0, "retry"), ("enqueue", 0, "fast", "ppu")] + [("tick", 0, "")] * 5,
+    modes=["relax,fast,turbo"] * 4,
+    caps=[3, 3, 3],
+    ops=[
+        ("enqueue", 0, "fast", "ppu"),
+        ("enqueue", 1, "fast", "ppu"),
+        ("enqueue", 2, "fast", "ppu"),
+        ("finish", 0, "retry"),
+        ("enqueue", 0, "fast", "ppu"),
+    ]
+    + [("tick", 0, "")] * 5,
 )
-def test_every_task_ends_no_idle_slot_money_conserved(redis_url: str, modes: list[str], caps: list[int],
-                                                      ops: list[tuple[Any, ...]]) -> None:
+def test_every_task_ends_no_idle_slot_money_conserved(
+    redis_url: str, modes: list[str], caps: list[int], ops: list[tuple[Any, ...]]
+) -> None:
     asyncio.run(scenario(redis_url, modes, caps, ops))
 
 

@@ -24,10 +24,17 @@ def envelope(data: Any = None, *, code: int = 200, message: str = "success") -> 
     return {"code": code, "data": data, "message": message}
 
 
-def task(task_id: str, status: str, output: dict[str, Any] | None = None,
-         error: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"task_id": task_id, "model": "midjourney", "task_type": "imagine", "status": status,
-            "output": output, "error": error or {"code": 0, "message": "", "raw_message": ""}}
+def task(
+    task_id: str, status: str, output: dict[str, Any] | None = None, error: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "task_id": task_id,
+        "model": "midjourney",
+        "task_type": "imagine",
+        "status": status,
+        "output": output,
+        "error": error or {"code": 0, "message": "", "raw_message": ""},
+    }
 
 
 class FakeGoapi:
@@ -48,8 +55,16 @@ class FakeGoapi:
     async def close(self) -> None:
         await self.server.close()
 
-    def on(self, method: str, path: str, status: int, body: Any, *, delay_s: float = 0.0,
-           headers: dict[str, str] | None = None) -> None:
+    def on(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        body: Any,
+        *,
+        delay_s: float = 0.0,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         """Queue an answer; the last queued answer for a route repeats."""
         self.canned.setdefault((method, path), []).append(Canned(status, body, headers or {}, delay_s))
 

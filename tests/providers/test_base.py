@@ -80,8 +80,14 @@ def test_kind_from_message() -> None:
 
 def test_account_problems() -> None:
     assert ErrorKind.INCORRECT not in ACCOUNT_PROBLEMS and ErrorKind.TRANSIENT not in ACCOUNT_PROBLEMS
-    assert {ErrorKind.CAPTCHA, ErrorKind.BANNED, ErrorKind.CREDENTIALS, ErrorKind.QUOTA, ErrorKind.FAST_HOURS,
-            ErrorKind.RATE_LIMITED} == ACCOUNT_PROBLEMS
+    assert {
+        ErrorKind.CAPTCHA,
+        ErrorKind.BANNED,
+        ErrorKind.CREDENTIALS,
+        ErrorKind.QUOTA,
+        ErrorKind.FAST_HOURS,
+        ErrorKind.RATE_LIMITED,
+    } == ACCOUNT_PROBLEMS
 
 
 def test_access_repr_hides_the_key() -> None:

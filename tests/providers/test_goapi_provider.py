@@ -14,9 +14,13 @@ TASK = "/api/v1/task"
 
 
 def _request(model: str = "midjourney", task_input: dict[str, Any] | None = None) -> UpstreamRequest:
-    return UpstreamRequest(model=model, task_type="imagine", mode="fast",
-                           input=task_input if task_input is not None else {"prompt": "a cat"},
-                           idempotency_key="task-7")
+    return UpstreamRequest(
+        model=model,
+        task_type="imagine",
+        mode="fast",
+        input=task_input if task_input is not None else {"prompt": "a cat"},
+        idempotency_key="task-7",
+    )
 
 
 def _assert_no_secret(exc: ProviderError) -> None:
@@ -35,8 +39,12 @@ async def test_submit_sends_the_unified_task_body(goapi: FakeGoapi, provider: Go
     method, path, headers, body = goapi.requests[-1]
     assert (method, path) == ("POST", TASK)
     assert headers["x-api-key"] == SECRET and headers["Idempotency-Key"] == "task-7"
-    assert body == {"model": "midjourney", "task_type": "imagine",
-                    "input": {"prompt": "a cat", "process_mode": "fast"}, "config": {"service_mode": ""}}
+    assert body == {
+        "model": "midjourney",
+        "task_type": "imagine",
+        "input": {"prompt": "a cat", "process_mode": "fast"},
+        "config": {"service_mode": ""},
+    }
 
 
 async def test_submit_keeps_an_explicit_mode_and_leaves_other_models_alone(
@@ -52,14 +60,22 @@ async def test_submit_keeps_an_explicit_mode_and_leaves_other_models_alone(
 
 @pytest.mark.parametrize(
     ("status", "state"),
-    [("pending", UpstreamState.PENDING), ("staged", UpstreamState.PENDING), ("Staged", UpstreamState.PENDING),
-     ("Pending", UpstreamState.PENDING), ("processing", UpstreamState.RUNNING),
-     ("Processing", UpstreamState.RUNNING), ("completed", UpstreamState.COMPLETED),
-     ("Completed", UpstreamState.COMPLETED), ("failed", UpstreamState.FAILED),
-     ("Failed", UpstreamState.FAILED)],
+    [
+        ("pending", UpstreamState.PENDING),
+        ("staged", UpstreamState.PENDING),
+        ("Staged", UpstreamState.PENDING),
+        ("Pending", UpstreamState.PENDING),
+        ("processing", UpstreamState.RUNNING),
+        ("Processing", UpstreamState.RUNNING),
+        ("completed", UpstreamState.COMPLETED),
+        ("Completed", UpstreamState.COMPLETED),
+        ("failed", UpstreamState.FAILED),
+        ("Failed", UpstreamState.FAILED),
+    ],
 )
-async def test_statuses_map_to_upstream_states(goapi: FakeGoapi, provider: GoapiProvider, status: str,
-                                               state: UpstreamState) -> None:
+async def test_statuses_map_to_upstream_states(
+    goapi: FakeGoapi, provider: GoapiProvider, status: str, state: UpstreamState
+) -> None:
     goapi.on("GET", f"{TASK}/up-1", 200, envelope(task("up-1", status, {"progress": 40})))
     result = await provider.poll(access_for(goapi.base_url, "goapi"), "up-1")
     assert result.state == state
@@ -91,8 +107,9 @@ async def test_poll_through_to_completion(goapi: FakeGoapi, provider: GoapiProvi
         (None, ErrorKind.TRANSIENT),
     ],
 )
-async def test_failed_tasks_are_classified(goapi: FakeGoapi, provider: GoapiProvider, error: Any,
-                                           kind: ErrorKind) -> None:
+async def test_failed_tasks_are_classified(
+    goapi: FakeGoapi, provider: GoapiProvider, error: Any, kind: ErrorKind
+) -> None:
     body = task("up-1", "failed")
     body["error"] = error
     goapi.on("GET", f"{TASK}/up-1", 200, envelope(body))
@@ -105,8 +122,13 @@ async def test_failed_tasks_are_classified(goapi: FakeGoapi, provider: GoapiProv
     [
         (402, envelope(code=402, message="insufficient credits"), {}, ErrorKind.QUOTA, None),
         (429, envelope(code=429, message="slow down"), {"Retry-After": "7"}, ErrorKind.RATE_LIMITED, 7.0),
-        (429, envelope(code=429), {"Retry-After": "Thu, 01 Jan 1970 00:00:10 GMT"}, ErrorKind.RATE_LIMITED,
-         0.0),
+        (
+            429,
+            envelope(code=429),
+            {"Retry-After": "Thu, 01 Jan 1970 00:00:10 GMT"},
+            ErrorKind.RATE_LIMITED,
+            0.0,
+        ),
         (401, envelope(code=401, message="Invalid API key"), {}, ErrorKind.CREDENTIALS, None),
         (403, envelope(code=403, message="please complete the captcha"), {}, ErrorKind.CAPTCHA, None),
         (403, envelope(code=403, message="account banned"), {}, ErrorKind.BANNED, None),
@@ -120,9 +142,15 @@ async def test_failed_tasks_are_classified(goapi: FakeGoapi, provider: GoapiProv
         (200, envelope({"no": "task id"}), {}, ErrorKind.TRANSIENT, None),
     ],
 )
-async def test_submit_errors_are_classified(goapi: FakeGoapi, provider: GoapiProvider, status: int, body: Any,
-                                            headers: dict[str, str], kind: ErrorKind,
-                                            retry_after: float | None) -> None:
+async def test_submit_errors_are_classified(
+    goapi: FakeGoapi,
+    provider: GoapiProvider,
+    status: int,
+    body: Any,
+    headers: dict[str, str],
+    kind: ErrorKind,
+    retry_after: float | None,
+) -> None:
     goapi.on("POST", TASK, status, body, headers=headers)
     with pytest.raises(ProviderError) as caught:
         await provider.submit(access_for(goapi.base_url, "goapi"), _request())

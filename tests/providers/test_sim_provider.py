@@ -10,10 +10,16 @@ from tests.providers.fake_goapi import FakeGoapi
 from tests.sim.harness import Sim
 
 
-def _request(prompt: str = "a cat", *, mode: str = "fast", key: str = "task-1", model: str = "midjourney",
-             ) -> UpstreamRequest:
-    return UpstreamRequest(model=model, task_type="imagine", mode=mode, input={"prompt": prompt},
-                           idempotency_key=key)
+def _request(
+    prompt: str = "a cat",
+    *,
+    mode: str = "fast",
+    key: str = "task-1",
+    model: str = "midjourney",
+) -> UpstreamRequest:
+    return UpstreamRequest(
+        model=model, task_type="imagine", mode=mode, input={"prompt": prompt}, idempotency_key=key
+    )
 
 
 def _assert_no_secret(exc: ProviderError) -> None:
@@ -50,11 +56,16 @@ async def test_resubmit_returns_the_same_upstream_job(sim: Sim, provider: SimPro
 
 @pytest.mark.parametrize(
     ("outcome", "kind"),
-    [("incorrect", ErrorKind.INCORRECT), ("transient", ErrorKind.TRANSIENT), ("captcha", ErrorKind.CAPTCHA),
-     ("banned", ErrorKind.BANNED)],
+    [
+        ("incorrect", ErrorKind.INCORRECT),
+        ("transient", ErrorKind.TRANSIENT),
+        ("captcha", ErrorKind.CAPTCHA),
+        ("banned", ErrorKind.BANNED),
+    ],
 )
-async def test_failed_jobs_carry_a_classified_error(sim: Sim, provider: SimProvider, outcome: str,
-                                                    kind: ErrorKind) -> None:
+async def test_failed_jobs_carry_a_classified_error(
+    sim: Sim, provider: SimProvider, outcome: str, kind: ErrorKind
+) -> None:
     access = access_for(sim.base_url, "sim")
     upstream_id = await provider.submit(access, _request(f"[sim duration=0.05 outcome={outcome}]"))
     sim.clock.advance(0.1)
@@ -65,8 +76,11 @@ async def test_failed_jobs_carry_a_classified_error(sim: Sim, provider: SimProvi
 
 @pytest.mark.parametrize(
     ("behaviour", "kind"),
-    [({"captcha": True}, ErrorKind.CAPTCHA), ({"banned": True}, ErrorKind.BANNED),
-     ({"fast_hours_left": 0}, ErrorKind.FAST_HOURS)],
+    [
+        ({"captcha": True}, ErrorKind.CAPTCHA),
+        ({"banned": True}, ErrorKind.BANNED),
+        ({"fast_hours_left": 0}, ErrorKind.FAST_HOURS),
+    ],
 )
 async def test_account_behaviours_refuse_submits(
     sim: Sim, provider: SimProvider, behaviour: dict[str, object], kind: ErrorKind
@@ -132,8 +146,9 @@ async def test_unknown_job_poll_is_transient(sim: Sim, provider: SimProvider) ->
         (200, {"no": "id"}, ErrorKind.TRANSIENT),
     ],
 )
-async def test_transport_level_answers_are_classified(goapi: FakeGoapi, provider: SimProvider, status: int,
-                                                      body: object, kind: ErrorKind) -> None:
+async def test_transport_level_answers_are_classified(
+    goapi: FakeGoapi, provider: SimProvider, status: int, body: object, kind: ErrorKind
+) -> None:
     goapi.on("POST", "/v1/jobs", status, body)
     with pytest.raises(ProviderError) as caught:
         await provider.submit(access_for(goapi.base_url, "sim"), _request())

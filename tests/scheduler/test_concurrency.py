@@ -94,8 +94,10 @@ async def test_replicas_hold_caps_capacity_and_exactly_once(redis, redis_url, sc
                 sampled_max[u] = max(sampled_max[u], n)
             await asyncio.sleep(0.01)
 
-    runs = [asyncio.create_task(replica(redis_url, keys, settings, owner, obs, stop, random.Random(i)))
-            for i in range(REPLICAS)]
+    runs = [
+        asyncio.create_task(replica(redis_url, keys, settings, owner, obs, stop, random.Random(i)))
+        for i in range(REPLICAS)
+    ]
     sample = asyncio.create_task(sampler())
     for _ in range(3000):
         await asyncio.sleep(0.02)

@@ -110,7 +110,7 @@ async def test_fast_first_and_relax_keeps_its_floor_share(redis, scripts, keys, 
     assert lanes[0] == "fast"
     assert abs(lanes.count("relax") / len(lanes) - share) <= 0.02
     for start in range(0, len(lanes), 200):  # the floor holds all along, not only on average
-        window = lanes[start:start + 200]
+        window = lanes[start : start + 200]
         assert abs(window.count("relax") / len(window) - share) <= 0.02, start
 
 

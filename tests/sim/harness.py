@@ -28,8 +28,13 @@ class FakeClock:
 
 def sim_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "sim_latency_turbo_s": 0.3, "sim_latency_fast_s": 0.8, "sim_latency_relax_s": 2.0,
-        "sim_failure_rate": 0.0, "sim_incorrect_rate": 0.0, "sim_captcha_rate": 0.0, "sim_ban_rate": 0.0,
+        "sim_latency_turbo_s": 0.3,
+        "sim_latency_fast_s": 0.8,
+        "sim_latency_relax_s": 2.0,
+        "sim_failure_rate": 0.0,
+        "sim_incorrect_rate": 0.0,
+        "sim_captcha_rate": 0.0,
+        "sim_ban_rate": 0.0,
     }
     values.update(overrides)
     return Settings(**values)
@@ -46,10 +51,22 @@ class Sim:
     def base_url(self) -> str:
         return str(self.server.make_url("")).rstrip("/")
 
-    async def submit(self, api_key: str, prompt: str = "a cat", *, mode: str = "fast", key: str = "task-1",
-                     model: str = "midjourney") -> tuple[int, dict[str, Any], dict[str, str]]:
-        body = {"model": model, "task_type": "imagine", "mode": mode, "input": {"prompt": prompt},
-                "idempotency_key": key}
+    async def submit(
+        self,
+        api_key: str,
+        prompt: str = "a cat",
+        *,
+        mode: str = "fast",
+        key: str = "task-1",
+        model: str = "midjourney",
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        body = {
+            "model": model,
+            "task_type": "imagine",
+            "mode": mode,
+            "input": {"prompt": prompt},
+            "idempotency_key": key,
+        }
         async with self.http.post(f"{self.base_url}/v1/jobs", json=body, headers={"x-api-key": api_key}) as r:
             return r.status, await r.json(), dict(r.headers)
 

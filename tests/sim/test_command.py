@@ -57,8 +57,17 @@ async def test_command_serves_and_exits_zero_on_sigterm() -> None:
     port = _free_port()
     env = {**os.environ, "TASKGATE_SIM_SEED": "3", "TASKGATE_LOG_PROFILE": "json"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", RUN_COMMAND, "upstream-sim", "--host", "127.0.0.1", "--port", str(port),
-        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-c",
+        RUN_COMMAND,
+        "upstream-sim",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         async with aiohttp.ClientSession() as http:

@@ -241,8 +241,13 @@ async def test_missing_api_key_is_refused(sim: Sim) -> None:
 
 async def test_account_controls_ignore_bad_values(sim: Sim) -> None:
     status, view = await sim.post(f"/sim/accounts/{KEY}", {"captcha": "yes", "rate_limit_s": "x", "other": 1})
-    assert status == 200 and view == {"captcha": False, "banned": False, "key_rejected": False,
-                                      "rate_limit_s": 0.0, "fast_hours_left": None}
+    assert status == 200 and view == {
+        "captcha": False,
+        "banned": False,
+        "key_rejected": False,
+        "rate_limit_s": 0.0,
+        "fast_hours_left": None,
+    }
     status, _ = await sim.post(f"/sim/accounts/{KEY}", [1])
     assert status == 400
     assert await sim.get(f"/sim/accounts/{KEY}") == (200, view)
@@ -275,8 +280,13 @@ async def test_account_flipping_directive_strikes_once_per_task() -> None:
     from taskgate.sim.state import SimState, SubmitBody
 
     state = SimState(Settings(), seed=1)
-    body = SubmitBody(model="midjourney", task_type="imagine", mode="fast",
-                      input={"prompt": "x [sim outcome=banned]"}, idempotency_key="t-1")
+    body = SubmitBody(
+        model="midjourney",
+        task_type="imagine",
+        mode="fast",
+        input={"prompt": "x [sim outcome=banned]"},
+        idempotency_key="t-1",
+    )
     first, _ = state.submit("key-a", body)
     second, _ = state.submit("key-b", body)  # the same task retried on another account
     assert first.outcome == SimOutcome.BANNED and state.account("key-a").banned

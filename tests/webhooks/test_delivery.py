@@ -202,7 +202,9 @@ async def test_account_notifications_reach_the_owner(redis, scripts, keys, setti
     await health.report(acc, ErrorKind.BANNED, now_ms=T0 + 2)
     await sender.run_due(now_ms=T0 + 3)
     assert [(e["account_id"], e["old_state"], e["state"]) for e in r.received] == [
-        (acc, "active", "needs_captcha"), (acc, "needs_captcha", "banned")]
+        (acc, "active", "needs_captcha"),
+        (acc, "needs_captcha", "banned"),
+    ]
     assert r.headers[0]["webhook-id"] == f"account:{owner}:000000000001"
 
 
@@ -210,8 +212,9 @@ async def test_a_configured_schedule_and_claim_are_followed(redis, scripts, keys
     """The retry schedule and the claim length are settings (the chaos suite runs on a short clock)."""
     r, url = receiver
     r.responses = [503] * 5
-    short = settings.model_copy(update={"webhook_retry_delays_s": (0.5, 2.0), "webhook_claim_ms": 700,
-                                        "webhook_timeout_s": 0.5})
+    short = settings.model_copy(
+        update={"webhook_retry_delays_s": (0.5, 2.0), "webhook_claim_ms": 700, "webhook_timeout_s": 0.5}
+    )
     sender = WebhookDispatcher(redis, scripts, keys, short)
     try:
         task_id, _ = await running_task(redis, scripts, keys, settings, url)

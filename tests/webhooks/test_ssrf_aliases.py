@@ -24,21 +24,49 @@ T0 = 1_800_000_000_000
 def strict(settings):  # the settings without the private-address escape hatch
     return settings.model_copy(update={"webhook_allow_private": False})
 
+
 # host spellings and the address a WHATWG URL parser (a browser, yarl, curl) reads from them
 ALIASES = {
-    "１２７.０.０.１": "127.0.0.1", "①②⑦.0.0.1": "127.0.0.1", "127。0。0。1": "127.0.0.1",
-    "2130706433": "127.0.0.1", "0177.0.0.1": "127.0.0.1", "0x7f.0.0.1": "127.0.0.1",
-    "0x7F000001": "127.0.0.1", "127.1": "127.0.0.1", "127.0.1": "127.0.0.1", "127.0.0.1.": "127.0.0.1",
-    "0177.1": "127.0.0.1", "017700000001": "127.0.0.1", "0": "0.0.0.0", "10.1": "10.0.0.1",
-    "①⓪.0.0.1": "10.0.0.1", "0xa9fea9fe": "169.254.169.254", "2852039166": "169.254.169.254",
-    "169.254.169.254.": "169.254.169.254", "192.168.0x1.1": "192.168.1.1", "0300.0250.1.1": "192.168.1.1",
-    "[::1]": "::1", "[::ffff:127.0.0.1]": "::ffff:7f00:1", "[::ffff:7f00:1]": "::ffff:7f00:1",
-    "[64:ff9b::a9fe:a9fe]": "64:ff9b::a9fe:a9fe", "[2002:7f00:1::]": "2002:7f00:1::",
-    "[fd00:ec2::254]": "fd00:ec2::254", "[fe80::1]": "fe80::1", "[::]": "::",
+    "１２７.０.０.１": "127.0.0.1",
+    "①②⑦.0.0.1": "127.0.0.1",
+    "127。0。0。1": "127.0.0.1",
+    "2130706433": "127.0.0.1",
+    "0177.0.0.1": "127.0.0.1",
+    "0x7f.0.0.1": "127.0.0.1",
+    "0x7F000001": "127.0.0.1",
+    "127.1": "127.0.0.1",
+    "127.0.1": "127.0.0.1",
+    "127.0.0.1.": "127.0.0.1",
+    "0177.1": "127.0.0.1",
+    "017700000001": "127.0.0.1",
+    "0": "0.0.0.0",
+    "10.1": "10.0.0.1",
+    "①⓪.0.0.1": "10.0.0.1",
+    "0xa9fea9fe": "169.254.169.254",
+    "2852039166": "169.254.169.254",
+    "169.254.169.254.": "169.254.169.254",
+    "192.168.0x1.1": "192.168.1.1",
+    "0300.0250.1.1": "192.168.1.1",
+    "[::1]": "::1",
+    "[::ffff:127.0.0.1]": "::ffff:7f00:1",
+    "[::ffff:7f00:1]": "::ffff:7f00:1",
+    "[64:ff9b::a9fe:a9fe]": "64:ff9b::a9fe:a9fe",
+    "[2002:7f00:1::]": "2002:7f00:1::",
+    "[fd00:ec2::254]": "fd00:ec2::254",
+    "[fe80::1]": "fe80::1",
+    "[::]": "::",
 }
 NAMES = ["localhost", "LOCALHOST", "localhost.", "ｌｏｃａｌｈｏｓｔ", "api.localhost"]
-INVALID = ["1.2.3.4.5", "256.0.0.1", "0x1g.0.0.1", "example.123", "%31%32%37.0.0.1", "[::1%25eth0]",
-           "user:pw@example.com", "exa mple.com"]
+INVALID = [
+    "1.2.3.4.5",
+    "256.0.0.1",
+    "0x1g.0.0.1",
+    "example.123",
+    "%31%32%37.0.0.1",
+    "[::1%25eth0]",
+    "user:pw@example.com",
+    "exa mple.com",
+]
 
 
 @pytest.mark.parametrize(("host", "address"), ALIASES.items())
@@ -67,7 +95,8 @@ def test_public_names_and_addresses_keep_one_canonical_form():
     assert normalise_url("http://ｅｘａｍｐｌｅ.com/x").url == "http://example.com/x"
     assert normalise_url("http://93.184.216.34./x").url == "http://93.184.216.34/x"
     assert normalise_url("http://[2606:4700:0::1111]:8443").url == "https://[2606:4700::1111]:8443/".replace(
-        "https", "http")
+        "https", "http"
+    )
 
 
 class MapResolver:
@@ -79,8 +108,10 @@ class MapResolver:
     async def resolve(self, host, port=0, family=socket.AF_INET):
         if host not in self.table:
             raise OSError(f"cannot resolve {host}")
-        return [{"hostname": host, "host": a, "port": port, "family": socket.AF_INET, "proto": 0,
-                 "flags": 0} for a in self.table[host]]
+        return [
+            {"hostname": host, "host": a, "port": port, "family": socket.AF_INET, "proto": 0, "flags": 0}
+            for a in self.table[host]
+        ]
 
     async def close(self):
         return None
@@ -90,8 +121,10 @@ async def test_create_time_check_resolves_names():
     table = MapResolver({"rebind.example": ["93.184.216.34", "10.0.0.7"], "ok.example": ["93.184.216.34"]})
     with pytest.raises(ForbiddenDestination, match="10.0.0.7"):
         await check_endpoint("https://rebind.example/h", allow_private=False, resolver=table)
-    assert await check_endpoint("https://OK.example/h", allow_private=False, resolver=table) == \
-        "https://ok.example/h"
+    assert (
+        await check_endpoint("https://OK.example/h", allow_private=False, resolver=table)
+        == "https://ok.example/h"
+    )
     # a name that does not resolve now is accepted: delivery checks it again
     assert await check_endpoint("https://later.example/h", allow_private=False, resolver=table)
 
@@ -118,14 +151,27 @@ async def receiver():
 async def _queued_task(redis, scripts, keys, settings, url):
     user = await make_user(redis, scripts, keys, wallets={"mj_quota": 100})
     await make_account(scripts, keys, capacity=5)
-    task_id = await enqueue(scripts, keys, user, price=14, webhook=url, webhook_secret="hook-secret-1",
-                            now=T0)
+    task_id = await enqueue(
+        scripts, keys, user, price=14, webhook=url, webhook_secret="hook-secret-1", now=T0
+    )
     await Dispatcher(redis, scripts, keys, settings).dispatch(now_ms=T0)
     return task_id
 
 
-@pytest.mark.parametrize("host", ["１２７.０.０.１", "①②⑦.0.0.1", "2130706433", "0177.0.0.1", "0x7f.1",
-                                  "127.1", "127.0.0.1.", "[::ffff:127.0.0.1]", "localhost"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "１２７.０.０.１",
+        "①②⑦.0.0.1",
+        "2130706433",
+        "0177.0.0.1",
+        "0x7f.1",
+        "127.1",
+        "127.0.0.1.",
+        "[::ffff:127.0.0.1]",
+        "localhost",
+    ],
+)
 async def test_delivery_refuses_alias_forms_and_gives_up(redis, scripts, keys, settings, receiver, host):
     hits, port = receiver
     task_id = await _queued_task(redis, scripts, keys, settings, f"http://{host}:{port}/hook")
