@@ -140,3 +140,56 @@ def test_sources_midjourney_table_is_the_catalogue():
     assert table is not None
     for mode, version, *prices in _table("sources.md", "| mode | version |"):
         assert [int(p) for p in prices] == list(table.modes[mode][version]), (mode, version)
+
+
+def _module_map() -> str:
+    text = (DOCS / "architecture.md").read_text()
+    return text[text.index("## Module map") : text.index('<a id="keyspace"></a>')]
+
+
+def test_module_map_names_every_module_and_script():
+    """Every module of taskgate/ is in architecture.md's module map, and every Lua script is named
+    on its package's `<package>/lua/` row (libraries after "lib")."""
+    rows = [line.split("|")[1:3] for line in _module_map().splitlines() if line.startswith("| `")]
+    named: set[str] = set()
+    for first, second in rows:
+        for path in re.findall(r"`([^`]+)`", first):
+            if path.endswith("/lua/"):
+                scripts, _, libs = second.partition("; lib ")
+                named |= {f"{path}{n}.lua" for n in re.findall(r"`(\w+)`", scripts)}
+                named |= {f"{path}lib/{n}.lua" for n in re.findall(r"`(\w+)`", libs)}
+            elif path.endswith(".py"):
+                named.add(path)
+        if "metrics/cluster.py" in first:  # its scripts are named in the description
+            named |= {f"metrics/lua/{n}.lua" for n in re.findall(r"`(\w+)`", second.partition("scripts")[2])}
+    pkg = ROOT / "taskgate"
+    existing = {str(p.relative_to(pkg)) for p in pkg.rglob("*") if p.suffix in (".py", ".lua")}
+    existing -= {str(p.relative_to(pkg)) for p in pkg.glob("*/__init__.py")}  # package markers
+    named -= {str(p.relative_to(pkg)) for p in pkg.glob("*/__init__.py")}
+    assert not existing - named, f"docs/architecture.md's module map misses: {sorted(existing - named)}"
+    assert not named - existing, (
+        f"docs/architecture.md's module map names missing files: {sorted(named - existing)}"
+    )
+
+
+def test_keyspace_table_is_keys_py():
+    """Each row of the keyspace table is a `Keys` method, and its key is what the method builds."""
+    from taskgate.store.keys import Keys
+
+    keys = Keys("P")
+    methods = {n for n in dir(Keys) if not n.startswith("_") and callable(getattr(Keys, n))} - {"pattern"}
+    text = (DOCS / "architecture.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| `") and "<base>" in line]
+    listed: set[str] = set()
+    for row in rows:
+        method_cell, key_cell = re.split(r"(?<!\\)\|", row)[1:3]
+        names = re.findall(r"`(\w+)`", method_cell)
+        formats = re.findall(r"`([^`]+)`", key_cell)
+        assert len(names) == len(formats), row
+        for name, fmt in zip(names, formats, strict=True):
+            fn = getattr(keys, name)
+            built = fn(*["\0"] * (fn.__code__.co_argcount - 1)).replace("\0", "*")
+            expected = re.sub(r"<\w+>(?:\|<\w+>)*", "*", fmt.replace("<base>", "{P}").replace("\\|", "|"))
+            assert expected == built, (name, fmt, built)
+            listed.add(name)
+    assert listed == methods, f"keyspace table and Keys differ: {sorted(listed ^ methods)}"
