@@ -80,25 +80,31 @@ def _slug(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
-def test_files_and_tests_named_in_rules_md_exist():
-    text = (DOCS / "rules.md").read_text()
+@pytest.mark.parametrize(("doc", "at_least"), [("rules.md", 80), ("design.md", 15)])
+def test_files_and_tests_named_in_docs_exist(doc, at_least):
+    """Every file (`x.py`, `x.lua`, `x.toml`, relative to taskgate/, tests/ or the root) and every
+    test function (`file.py::test_x`, then `::test_y` or a bare `test_z` in the same file; `*` is a
+    wildcard) that the page names exists."""
+    text = (DOCS / doc).read_text()
     current: Path | None = None
     checked = 0
     for token in re.findall(r"`([^`]+)`", text):
+        if re.fullmatch(r"test_[\w*]+", token):
+            token = "::" + token
         file, _, test = token.partition("::")
         if file.endswith((".py", ".lua", ".toml")) and "<" not in file:
             candidates = [ROOT / "taskgate" / file, ROOT / "tests" / file, ROOT / file]
             found = [c for c in candidates if c.is_file()]
-            assert found, f"docs/rules.md names a missing file: {file}"
+            assert found, f"docs/{doc} names a missing file: {file}"
             current = found[0]
         elif not (file == "" and test):
             continue
         if test:
-            assert current is not None
+            assert current is not None, f"docs/{doc}: {test} named before any file"
             pattern = re.escape(test).replace(r"\*", r"\w*")
             assert re.search(rf"def {pattern}\b", current.read_text()), f"no {test} in {current}"
         checked += 1
-    assert checked > 50
+    assert checked > at_least
 
 
 def _table(doc: str, header_start: str) -> list[list[str]]:
