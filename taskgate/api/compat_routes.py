@@ -1,4 +1,4 @@
-"""GoAPI's spellings of the customer API that public clients use (DESIGN.md §4, issue 13).
+"""GoAPI's spellings of the customer API that public clients use (DESIGN.md §4).
 
 - ``DELETE /api/v1/task/{task_id}``: cancel, as ``POST /api/v1/task/{task_id}/cancel``.
 - GoAPI's account-management reads, at the paths its documentation and public clients use

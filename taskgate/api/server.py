@@ -1,4 +1,4 @@
-"""Serving the API with server limits (DESIGN.md §4, issue 10):
+"""Serving the API with server limits (DESIGN.md §4):
 
 - request line and headers must arrive within ``TASKGATE_HEADER_READ_TIMEOUT_S``: aiohttp's
   keep-alive timer is armed when a connection opens and after each response, and closes a

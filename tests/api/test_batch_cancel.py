@@ -1,4 +1,4 @@
-"""Batch cancel is all or nothing per request (issue 10 class 5): every id is checked first; an
+"""Batch cancel is all or nothing per request (hardening: batch cancel): every id is checked first; an
 unknown id or another customer's is a 404 naming it and cancels nothing, refunds nothing."""
 
 from __future__ import annotations

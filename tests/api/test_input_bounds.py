@@ -1,4 +1,4 @@
-"""Bad input is a 4xx naming the field, never a 5xx, and changes nothing (issue 10 class 2):
+"""Bad input is a 4xx naming the field, never a 5xx, and changes nothing (hardening: bad input):
 nesting depth, integer and float literals, string and key sizes, the number of values in
 ``input``, lone surrogates, and header bytes that are not UTF-8 (sent over a raw socket)."""
 

@@ -1,4 +1,4 @@
-"""Logs carry no secrets and no unbounded values (issue 10 classes 3 and 4): tracebacks without
+"""Logs carry no secrets and no unbounded values (hardening: secrets and log size): tracebacks without
 frame locals, registered secrets scrubbed by value (in exception messages too), every value and
 every line capped, and a failing request logged without its request data."""
 

@@ -1,5 +1,5 @@
 """Follow-up tasks may only name the caller's own, completed task of a type they apply to
-(issue 10 class 6); every refusal comes before anything is frozen or queued."""
+(hardening); every refusal comes before anything is frozen or queued."""
 
 from __future__ import annotations
 

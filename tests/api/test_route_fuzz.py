@@ -1,4 +1,4 @@
-"""Route fuzzer (issue 10 classes 2-4): hostile requests to every route of the API (task, account,
+"""Route fuzzer (hardening): hostile requests to every route of the API (task, account,
 admin, health) must never get a 5xx, every error answer is the §4 envelope, a refused request
 changes nothing in Redis, and the captured logs hold no secret and no line over the cap.
 

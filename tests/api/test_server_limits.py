@@ -1,4 +1,4 @@
-"""Server limits (issue 10 class 7): a request whose headers do not arrive in time is dropped, a
+"""Server limits (hardening: server limits): a request whose headers do not arrive in time is dropped, a
 body that does not arrive in time is a 408, connections over the cap get a 503, aiohttp's parser
 errors are answered in the envelope without quoting the offending bytes, and a client that
 disconnects mid-body is one info line (no traceback)."""

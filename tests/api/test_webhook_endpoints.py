@@ -1,4 +1,4 @@
-"""Webhook endpoints through the API (issue 10 class 1): a forbidden endpoint is refused at task
+"""Webhook endpoints through the API (hardening: SSRF, §7): a forbidden endpoint is refused at task
 create with a 400 naming config.webhook_config.endpoint and nothing stored; users' default webhook
 and notification endpoints are checked the same way; the canonical form is what is stored."""
 

@@ -1,4 +1,4 @@
-"""Validation of the GoAPI families (issue 13): documented constraints refuse with the field named;
+"""Validation of the GoAPI families (§4, GoAPI breadth): documented constraints refuse with the field named;
 shapes the documentation allows are accepted and pass through; price tables with "*"."""
 
 from __future__ import annotations

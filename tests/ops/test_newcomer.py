@@ -1,4 +1,4 @@
-"""Issue 9's three cases, tried as a new user would: `taskgate dev` as a real process (on a simulator
+"""The three S10 liveness cases, tried as a new user would: `taskgate dev` as a real process (on a simulator
 port other than 8010), the README's `taskgate admin` forms in another process, and the HTTP API.
 Every task must end `completed`, or `failed` with a clear message and its frozen amount refunded.
 The README's runnable `taskgate admin` examples are run exactly as written."""

@@ -40,7 +40,7 @@ async def wait_reason(redis, keys, task_id) -> str | None:
 
 
 async def test_retry_with_one_account_goes_back_to_it(redis, scripts, keys, settings):
-    """Issue 9 case 2: the only account failed the task once; the retry returns to it."""
+    """S10: the only account failed the task once (transient); the retry returns to it."""
     user = await make_user(redis, scripts, keys, wallets={"mj_quota": 100})
     acc = await make_account(scripts, keys, capacity=2)
     task_id = await enqueue(scripts, keys, user, price=14, now=T0)
@@ -54,7 +54,7 @@ async def test_retry_with_one_account_goes_back_to_it(redis, scripts, keys, sett
 
 
 async def test_excluded_task_waits_aside_and_never_holds_back_the_flow(redis, scripts, keys, settings):
-    """Issue 9 case 2 (head-of-line): the task that failed on A waits for B; the task behind it in
+    """S10 (head-of-line): the task that failed on A waits for B; the task behind it in
     the same flow takes A at once; when B frees up, the first task runs there."""
     user = await make_user(redis, scripts, keys, plan="premium", wallets={"mj_quota": 100})
     other = await make_user(redis, scripts, keys, plan="premium")
@@ -123,7 +123,7 @@ async def test_only_excluded_accounts_left_while_they_are_busy(redis, scripts, k
 
 
 async def test_no_account_fails_after_max_wait_refunded(redis, scripts, keys, settings):
-    """Issue 9 case 3: nothing serves the model/mode; every task ends failed and refunded."""
+    """S10, no account: nothing serves the model/mode; every task ends failed and refunded."""
     user = await make_user(redis, scripts, keys, wallets={"mj_quota": 100})
     d = dispatcher(redis, scripts, keys, settings)
     tasks = [await enqueue(scripts, keys, user, price=14, now=T0 + i) for i in range(3)]

@@ -285,7 +285,7 @@ async def scenario(redis_url: str, modes: list[str], caps: list[int], ops: list[
     caps=st.lists(st.integers(1, 3), min_size=3, max_size=3),
     ops=st.lists(OPS, min_size=20, max_size=80),
 )
-@example(  # issue 9 case 2: x fails on a while b and c are busy; y, behind x in its flow, takes a at once
+@example(  # S10: x fails on a while b and c are busy; y, behind x in its flow, takes a at once
     modes=["relax,fast,turbo"] * 4,
     caps=[3, 3, 3],
     ops=[

@@ -1,4 +1,4 @@
-"""Every spelling of a loopback/private/link-local/metadata address is refused (issue 10 class 1):
+"""Every spelling of a loopback/private/link-local/metadata address is refused (§7 SSRF guard):
 by the normaliser, at task create (400 naming config.webhook_config.endpoint, nothing stored), for
 users' default webhook and notification endpoints, and at delivery (nothing reaches the receiver,
 given up at once). Names are resolved and pinned: the client connects to the checked address with
