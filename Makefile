@@ -6,7 +6,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench clean venv ensure-redis ensure-chromium
+.PHONY: demo test lint bench clean venv ensure-redis ensure-chromium ensure-promtool
 
 venv: $(STAMP)
 
@@ -20,36 +20,36 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-ensure-redis:
-	@if ! command -v redis-server >/dev/null 2>&1; then \
+# $(call apt-ensure,COMMAND,PACKAGE,WHAT FOR,EXIT): install PACKAGE with apt-get when COMMAND is missing
+# and we are root; otherwise say how, and exit with EXIT (1: needed; 0: its tests skip without it)
+define apt-ensure
+	@if ! command -v $(1) >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "redis-server is missing: installing it with apt-get"; \
+	    echo "$(1) is missing ($(3)): installing $(2) with apt-get"; \
 	    export DEBIAN_FRONTEND=noninteractive; \
-	    apt-get update -qq && apt-get install -y -qq --no-install-recommends redis-server >/dev/null; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $(2) >/dev/null; \
 	  else \
-	    echo "redis-server is missing: install it (Debian/Ubuntu: sudo apt-get install redis-server;"; \
-	    echo "macOS: brew install redis) and run make again"; \
-	    exit 1; \
+	    echo "$(1) is missing ($(3)): install it (Debian/Ubuntu: sudo apt-get install $(2))"; \
+	    exit $(4); \
 	  fi; \
 	fi
+endef
+
+ensure-redis:
+	$(call apt-ensure,redis-server,redis-server,the store; tests start their own,1)
 
 # headless Chromium for the dashboard test (Debian's package; no browser downloads)
 ensure-chromium:
-	@if ! command -v chromium >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "chromium is missing: installing it with apt-get"; \
-	    export DEBIAN_FRONTEND=noninteractive; \
-	    apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
-	  else \
-	    echo "chromium is missing: install it (Debian/Ubuntu: sudo apt-get install chromium) and run make again"; \
-	    exit 1; \
-	  fi; \
-	fi
+	$(call apt-ensure,chromium,chromium,the dashboard's browser test,1)
+
+# promtool checks deploy/prometheus alert rules (the test skips without it)
+ensure-promtool:
+	$(call apt-ensure,promtool,prometheus,checks the alert rules,0)
 
 demo: $(STAMP) ensure-redis
 	$(VENV)/bin/taskgate demo
 
-test: $(STAMP) ensure-redis ensure-chromium
+test: $(STAMP) ensure-redis ensure-chromium ensure-promtool
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 # ruff (rules), ruff format (layout) and mypy strict; CI (.ci/run) runs this before the tests
