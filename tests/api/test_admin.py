@@ -232,9 +232,18 @@ async def test_admin_api_account_updates(client, redis, keys):
     assert "secret" not in json.dumps(updated)
     assert await redis.get(keys.account_secret(account_id)) == b"secret-two"
     before = await snapshot(redis, keys)
-    for body in ({"capacity": 0}, {"models": ["no such model!"]}, {"owner": "someone"}, {"base_url": "x"}):
+    for body in (
+        {"capacity": 0},
+        {"models": ["no such model!"]},
+        {"models": ["nosuchmodel"]},
+        {"owner": "someone"},
+        {"base_url": "x"},
+    ):
         resp = await client.patch(f"/admin/v1/accounts/{account_id}", json=body, headers=TOKEN)
         assert resp.status == 400 and (await resp.json())["code"] == 400, body
+    resp = await client.post("/admin/v1/accounts", json={"models": ["gpt-9"]}, headers=TOKEN)
+    refused = await resp.json()
+    assert resp.status == 400 and refused["detail"]["field"] == "models" and "gpt-9" in refused["message"]
     assert await snapshot(redis, keys) == before
     resp = await client.patch("/admin/v1/accounts/nope", json={"capacity": 3}, headers=TOKEN)
     assert resp.status == 404
