@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from taskgate.api.auth import APP_SETTINGS
 from taskgate.errors import InvalidInput, RequestTimeout
+from taskgate.input_fields import first_error
 from taskgate.logging import SECRET_KEY_RE, remember_secret
 
 M = TypeVar("M", bound=BaseModel)
@@ -195,9 +196,8 @@ def parse(model: type[M], data: dict[str, Any]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "body"
-        raise InvalidInput(_field(field), first["msg"]) from exc
+        loc, reason = first_error(exc)
+        raise InvalidInput(_field(".".join(loc)), reason) from exc
 
 
 def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from taskgate.catalogue import Catalogue
 from taskgate.errors import InvalidInput, NotFound
+from taskgate.input_fields import field_error
 from taskgate.logging import remember_secret
 from taskgate.models import AccountState, Lane
 from taskgate.providers.base import AccountAccess
@@ -90,7 +91,7 @@ class AccountSpec(BaseModel):
     @model_validator(mode="after")
     def _goapi_needs_url(self) -> AccountSpec:
         if self.provider != "sim" and not self.base_url:
-            raise ValueError(f"base_url is required for provider {self.provider}")
+            raise field_error("base_url", f"is required for provider {self.provider}")
         return self
 
     def fields(self) -> dict[str, str]:

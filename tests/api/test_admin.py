@@ -91,6 +91,11 @@ async def test_admin_api_refuses_bad_accounts(client, redis, keys):
     ):
         resp = await client.post("/admin/v1/accounts", json=body, headers=TOKEN)
         assert resp.status == 400, body
+    # a rule over two fields still names the field, in plain words
+    resp = await client.post("/admin/v1/accounts", json={"provider": "goapi", "capacity": 1}, headers=TOKEN)
+    refused = await resp.json()
+    assert resp.status == 400 and refused["detail"]["field"] == "base_url"
+    assert refused["message"] == "invalid base_url: is required for provider goapi"
     assert await snapshot(redis, keys) == before
 
 
@@ -304,6 +309,10 @@ def test_cli_refusals(cli_env, capsys):
     assert code == 2 and "capacity" in err
     code, _, err = run_cli(capsys, "admin", "accounts", "pause", "nope")
     assert code == 2 and "not found" in err
+    code, _, err = run_cli(capsys, "admin", "accounts", "add", "--provider", "goapi", "--capacity", "1")
+    assert code == 2 and err == "error: invalid base_url: is required for provider goapi\n"
+    code, _, err = run_cli(capsys, "admin", "accounts", "add", "--capacity", "1", "--models", "a b")
+    assert code == 2 and err.startswith("error: invalid models: model 'a b'") and "Value error" not in err
 
 
 def test_cli_without_redis_exits_1(monkeypatch, capsys, prefix):
