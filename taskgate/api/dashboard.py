@@ -80,9 +80,13 @@ async def login_form(request: web.Request) -> web.Response:
 
 @routes.post("/dashboard/login")
 async def login(request: web.Request) -> web.Response:
-    form = await request.post()
+    try:
+        form = await request.post()
+    except (UnicodeDecodeError, ValueError):  # a form that is not valid UTF-8: refused, never a 500
+        return _login_page("The form could not be read.", 400)
     given, token = str(form.get("token", "")), _token(request)
-    if not token or not hmac.compare_digest(given.encode(), token.encode()):
+    # surrogatepass: a lone surrogate in the form is just a wrong token
+    if not token or not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), token.encode()):
         return _login_page("Wrong admin token.", 401)
     response = web.HTTPSeeOther("/dashboard", headers=HEADERS)
     response.set_cookie(
