@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from pydantic import BaseModel, ValidationError
 
 from taskgate.api.auth import APP_SETTINGS
@@ -136,6 +137,10 @@ async def read_body(request: web.Request) -> bytes:
         return await asyncio.wait_for(request.read(), timeout)
     except TimeoutError:
         raise RequestTimeout(timeout) from None
+    except RequestPayloadError as exc:  # e.g. `Content-Encoding: gzip` on a body that is not gzip
+        raise InvalidInput(
+            "body", f"could not be read ({exc.__class__.__name__}): check Content-Encoding"
+        ) from None
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
