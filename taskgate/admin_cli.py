@@ -228,8 +228,10 @@ def _run(action: Action, args: argparse.Namespace) -> int:
 
 
 def _validation_message(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    return f"invalid {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    from taskgate.input_fields import first_error
+
+    loc, reason = first_error(exc)
+    return f"invalid {'.'.join(loc) or 'value'}: {reason}"
 
 
 def _print(result: Any, as_json: bool) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
@@ -220,6 +220,17 @@ class Catalogue:
             for task, t in m.tasks.items()
         }
         self._tasks_by_model = {model: tuple(m.tasks) for model, m in doc.models.items()}
+        self._families_by_model: dict[str, tuple[str, ...]] = {
+            model: tuple(
+                dict.fromkeys(
+                    [m.provider_model, *(t.provider_model for t in m.tasks.values() if t.provider_model)]
+                )
+            )
+            for model, m in doc.models.items()
+        }
+        self.account_families: frozenset[str] = frozenset(
+            f for families in self._families_by_model.values() for f in families
+        )
 
     # --- loading --------------------------------------------------------------------------------------
 
@@ -286,6 +297,25 @@ class Catalogue:
             reason = f"unknown task_type {task_type!r} for {canonical}; known: {known}"
             raise InvalidInput("task_type", reason)
         return entry.spec
+
+    def account_models(self, names: Sequence[str]) -> list[str]:
+        """The model families an account serves, from families (``midjourney``, ``flux``, ...) or any
+        model name or alias of the catalogue (``mj``, ``Qubico/flux1-schnell``); an unknown name is
+        ``InvalidInput("models", ...)`` rather than an account that silently serves nothing."""
+        out: list[str] = []
+        for name in names:
+            key = name.strip().lower()
+            if key in self.account_families:
+                families: tuple[str, ...] = (key,)
+            elif key in self._model_names:
+                families = self._families_by_model[self._model_names[key]]
+            else:
+                known = ", ".join(sorted(self.account_families))
+                raise InvalidInput(
+                    "models", f"unknown model {name!r}: give a model name or alias, or a family ({known})"
+                )
+            out.extend(f for f in families if f not in out)
+        return out
 
     def models(self) -> tuple[str, ...]:
         return tuple(self._tasks_by_model)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -35,6 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    try:
+        code = _run(argv)
+    except BrokenPipeError:  # `taskgate admin tasks list --json | head`: the reader left, no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exit's flush stays quiet
+        code = 1
+    sys.exit(code)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from pydantic import ValidationError
@@ -48,4 +58,5 @@ def main(argv: Sequence[str] | None = None) -> None:
             name = "TASKGATE_" + "__".join(str(p) for p in err["loc"]).upper()
             print(f"taskgate: invalid {name}: {err['msg']}", file=sys.stderr)
         code = 2
-    sys.exit(int(code or 0))
+    sys.stdout.flush()
+    return int(code or 0)

@@ -33,14 +33,21 @@ def field_error(field: str, message: str) -> PydanticCustomError:
     return PydanticCustomError("invalid_field", message, {"field": field})
 
 
-def invalid_input_from(error: ValidationError) -> InvalidInput:
-    """The first validation error as ``InvalidInput("input.<field>", reason)``."""
+def first_error(error: ValidationError) -> tuple[list[str], str]:
+    """The first validation error's field path (a model-level ``field_error`` names its field) and
+    its reason without pydantic's ``Value error, `` prefix."""
     first = error.errors()[0]
     ctx = first.get("ctx") or {}
     loc = [str(part) for part in first["loc"]] or ([str(ctx["field"])] if "field" in ctx else [])
     reason = first["msg"].removeprefix("Value error, ")
     if first["type"] == "missing":
         reason = "is required"
+    return loc, reason
+
+
+def invalid_input_from(error: ValidationError) -> InvalidInput:
+    """The first validation error as ``InvalidInput("input.<field>", reason)``."""
+    loc, reason = first_error(error)
     return InvalidInput(".".join(["input", *loc]), reason)
 
 

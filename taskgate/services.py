@@ -47,7 +47,7 @@ def assemble(settings: Settings, redis: Redis) -> Services:
         settings.plan_weights,
         allow_private_webhooks=settings.webhook_allow_private,
     )
-    accounts = AccountRegistry(redis, scripts, keys, settings)
+    accounts = AccountRegistry(redis, scripts, keys, settings, catalogue)
     tasks = TaskService(redis, scripts, keys, settings, catalogue, users)
     return Services(settings, redis, keys, scripts, catalogue, wallets, users, accounts, tasks)
 

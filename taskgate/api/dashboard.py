@@ -10,13 +10,16 @@ import hashlib
 import hmac
 import time
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from aiohttp import web
 
 from taskgate.api.auth import APP_SETTINGS
 from taskgate.api.envelope import error, ok
 from taskgate.api.overview import overview_for
+from taskgate.api.requests import read_body
 from taskgate.api.task_admin_routes import list_tasks_for, task_admin
+from taskgate.errors import InvalidInput
 
 routes = web.RouteTableDef()
 STATIC = Path(__file__).resolve().parent / "static"
@@ -78,11 +81,26 @@ async def login_form(request: web.Request) -> web.Response:
     return _login_page()
 
 
+async def _form_token(request: web.Request) -> str | None:
+    """``token`` of the login form (URL-encoded UTF-8, as the login page posts it), or None for any
+    other body: parsed here rather than by ``request.post()``, whose charset and multipart parsing
+    raise on hostile bodies."""
+    if request.content_type != "application/x-www-form-urlencoded":
+        return None
+    try:
+        text = (await read_body(request)).decode("utf-8")
+    except (UnicodeDecodeError, InvalidInput):
+        return None
+    return parse_qs(text).get("token", [""])[0]
+
+
 @routes.post("/dashboard/login")
 async def login(request: web.Request) -> web.Response:
-    form = await request.post()
-    given, token = str(form.get("token", "")), _token(request)
-    if not token or not hmac.compare_digest(given.encode(), token.encode()):
+    given, token = await _form_token(request), _token(request)
+    if given is None:
+        return _login_page("The form could not be read.", 400)
+    # surrogatepass: a lone surrogate in the form is just a wrong token
+    if not token or not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), token.encode()):
         return _login_page("Wrong admin token.", 401)
     response = web.HTTPSeeOther("/dashboard", headers=HEADERS)
     response.set_cookie(

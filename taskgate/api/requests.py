@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from pydantic import BaseModel, ValidationError
 
 from taskgate.api.auth import APP_SETTINGS
 from taskgate.errors import InvalidInput, RequestTimeout
+from taskgate.input_fields import first_error
 from taskgate.logging import SECRET_KEY_RE, remember_secret
 
 M = TypeVar("M", bound=BaseModel)
@@ -135,6 +137,10 @@ async def read_body(request: web.Request) -> bytes:
         return await asyncio.wait_for(request.read(), timeout)
     except TimeoutError:
         raise RequestTimeout(timeout) from None
+    except RequestPayloadError as exc:  # e.g. `Content-Encoding: gzip` on a body that is not gzip
+        raise InvalidInput(
+            "body", f"could not be read ({exc.__class__.__name__}): check Content-Encoding"
+        ) from None
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
@@ -195,9 +201,8 @@ def parse(model: type[M], data: dict[str, Any]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "body"
-        raise InvalidInput(_field(field), first["msg"]) from exc
+        loc, reason = first_error(exc)
+        raise InvalidInput(_field(".".join(loc)), reason) from exc
 
 
 def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:

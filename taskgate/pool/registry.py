@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import re
 import uuid
 from typing import Any
 
@@ -11,7 +12,9 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from redis.asyncio import Redis
 
+from taskgate.catalogue import Catalogue
 from taskgate.errors import InvalidInput, NotFound
+from taskgate.input_fields import field_error
 from taskgate.logging import remember_secret
 from taskgate.models import AccountState, Lane
 from taskgate.providers.base import AccountAccess
@@ -73,9 +76,9 @@ class AccountSpec(BaseModel):
         value = [m.strip() for m in value if m.strip()]
         if not value:
             return list(DEFAULT_MODELS)
-        for m in value:
-            if not m.replace("-", "").replace("_", "").isalnum():
-                raise ValueError(f"model family {m!r} must be alphanumeric (dashes allowed)")
+        for m in value:  # families and model names (``Qubico/flux1-schnell``); the registry resolves them
+            if len(m) > 128 or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", m):
+                raise ValueError(f"model {m!r}: letters, digits and - _ . / only")
         return value
 
     @field_validator("base_url")
@@ -88,7 +91,7 @@ class AccountSpec(BaseModel):
     @model_validator(mode="after")
     def _goapi_needs_url(self) -> AccountSpec:
         if self.provider != "sim" and not self.base_url:
-            raise ValueError(f"base_url is required for provider {self.provider}")
+            raise field_error("base_url", f"is required for provider {self.provider}")
         return self
 
     def fields(self) -> dict[str, str]:
@@ -115,10 +118,23 @@ def sim_default_key(account_id: str) -> str:
 
 
 class AccountRegistry:
-    def __init__(self, redis: Redis, scripts: Scripts, keys: Keys, settings: Settings) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        scripts: Scripts,
+        keys: Keys,
+        settings: Settings,
+        catalogue: Catalogue | None = None,
+    ) -> None:
         self.redis, self.scripts, self.keys, self.settings = redis, scripts, keys, settings
+        self.catalogue = catalogue if catalogue is not None else Catalogue.load(settings.catalogue_path)
+
+    def _resolved(self, spec: AccountSpec) -> AccountSpec:
+        """The spec with its models as the families tasks are matched on (``mj`` -> ``midjourney``)."""
+        return spec.model_copy(update={"models": self.catalogue.account_models(spec.models)})
 
     async def add(self, spec: AccountSpec) -> str:
+        spec = self._resolved(spec)
         if spec.owner != SHARED_OWNER and not await self.redis.exists(self.keys.user(spec.owner)):
             raise InvalidInput("owner", f"no user {spec.owner!r}; use 'shared' or a user id")
         account_id = uuid.uuid4().hex[:16]
@@ -150,7 +166,7 @@ class AccountRegistry:
             "backup": current.get("backup") == "1",
         }
         merged.update({k: v for k, v in changes.items() if v is not None})
-        spec = AccountSpec.model_validate(merged)
+        spec = self._resolved(AccountSpec.model_validate(merged))
         await self._put(account_id, spec.fields(), spec.api_key.get_secret_value())
         return await self.get(account_id)
 

@@ -52,6 +52,7 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from taskgate.providers.base import ErrorKind
 from taskgate.settings import Settings
@@ -123,7 +124,7 @@ def _api_key(request: web.Request) -> str:
 async def _submit_body(request: web.Request) -> SubmitBody:
     try:
         raw = await request.json()
-    except ValueError as exc:
+    except (ValueError, RequestPayloadError) as exc:  # not JSON, or not in its Content-Encoding
         raise SimRefused(400, ErrorKind.INCORRECT, "body is not JSON") from exc
     if not isinstance(raw, dict):
         raise SimRefused(400, ErrorKind.INCORRECT, "body must be a JSON object")
@@ -210,7 +211,7 @@ async def health(request: web.Request) -> web.Response:
 async def configure_account(request: web.Request) -> web.Response:
     try:
         patch = await request.json()
-    except ValueError:
+    except (ValueError, RequestPayloadError):
         patch = None
     if not isinstance(patch, dict):
         return refusal_response(SimRefused(400, ErrorKind.INCORRECT, "body must be a JSON object"))

@@ -91,6 +91,11 @@ async def test_admin_api_refuses_bad_accounts(client, redis, keys):
     ):
         resp = await client.post("/admin/v1/accounts", json=body, headers=TOKEN)
         assert resp.status == 400, body
+    # a rule over two fields still names the field, in plain words
+    resp = await client.post("/admin/v1/accounts", json={"provider": "goapi", "capacity": 1}, headers=TOKEN)
+    refused = await resp.json()
+    assert resp.status == 400 and refused["detail"]["field"] == "base_url"
+    assert refused["message"] == "invalid base_url: is required for provider goapi"
     assert await snapshot(redis, keys) == before
 
 
@@ -232,9 +237,18 @@ async def test_admin_api_account_updates(client, redis, keys):
     assert "secret" not in json.dumps(updated)
     assert await redis.get(keys.account_secret(account_id)) == b"secret-two"
     before = await snapshot(redis, keys)
-    for body in ({"capacity": 0}, {"models": ["no such model!"]}, {"owner": "someone"}, {"base_url": "x"}):
+    for body in (
+        {"capacity": 0},
+        {"models": ["no such model!"]},
+        {"models": ["nosuchmodel"]},
+        {"owner": "someone"},
+        {"base_url": "x"},
+    ):
         resp = await client.patch(f"/admin/v1/accounts/{account_id}", json=body, headers=TOKEN)
         assert resp.status == 400 and (await resp.json())["code"] == 400, body
+    resp = await client.post("/admin/v1/accounts", json={"models": ["gpt-9"]}, headers=TOKEN)
+    refused = await resp.json()
+    assert resp.status == 400 and refused["detail"]["field"] == "models" and "gpt-9" in refused["message"]
     assert await snapshot(redis, keys) == before
     resp = await client.patch("/admin/v1/accounts/nope", json={"capacity": 3}, headers=TOKEN)
     assert resp.status == 404
@@ -295,6 +309,10 @@ def test_cli_refusals(cli_env, capsys):
     assert code == 2 and "capacity" in err
     code, _, err = run_cli(capsys, "admin", "accounts", "pause", "nope")
     assert code == 2 and "not found" in err
+    code, _, err = run_cli(capsys, "admin", "accounts", "add", "--provider", "goapi", "--capacity", "1")
+    assert code == 2 and err == "error: invalid base_url: is required for provider goapi\n"
+    code, _, err = run_cli(capsys, "admin", "accounts", "add", "--capacity", "1", "--models", "a b")
+    assert code == 2 and err.startswith("error: invalid models: model 'a b'") and "Value error" not in err
 
 
 def test_cli_without_redis_exits_1(monkeypatch, capsys, prefix):

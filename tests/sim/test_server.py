@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -291,3 +292,22 @@ async def test_account_flipping_directive_strikes_once_per_task() -> None:
     second, _ = state.submit("key-b", body)  # the same task retried on another account
     assert first.outcome == SimOutcome.BANNED and state.account("key-a").banned
     assert second.outcome == SimOutcome.COMPLETED and not state.account("key-b").banned
+
+
+@pytest.mark.parametrize("path", ["/v1/jobs", "/sim/accounts/k"])
+async def test_a_body_not_in_its_content_encoding_is_a_400(sim: Sim, path: str) -> None:
+    """Headers first, then a body that is not gzip: the handler is already reading it (was a 500)."""
+    body = b'{"model": "midjourney"}'
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nx-api-key: k\r\nContent-Type: application/json\r\n"
+        f"Content-Encoding: gzip\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", sim.server.port)
+    writer.write(head.encode())
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    writer.write(body)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(65536), 10)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
