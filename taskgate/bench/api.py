@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from taskgate.bench.procs import RoleProcess, go_all, kill_all, role_env, start_all, stop_process, wait_http
-from taskgate.bench.redis_proc import ThrowawayRedis
-from taskgate.devserver import free_loopback_port
 from taskgate.services import build_services
 from taskgate.settings import Settings
+from taskgate.store.redis_launcher import ThrowawayRedis, free_port
 
 CREATE_BODY = {
     "model": "midjourney",
@@ -59,7 +58,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def measure(redis_url: str, seconds: float, connections: int, loadgens: int) -> dict[str, Any]:
-    port = free_loopback_port()
+    port = free_port()
     settings = Settings(
         redis_url=redis_url, key_prefix=f"bench-{uuid.uuid4().hex[:8]}", api_port=port, log_level="WARNING"
     )

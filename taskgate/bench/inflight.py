@@ -38,13 +38,12 @@ from taskgate.bench.procs import (
     start_sim_process,
     stop_process,
 )
-from taskgate.bench.redis_proc import ThrowawayRedis
 from taskgate.bench.report import percentile
-from taskgate.devserver import free_loopback_port
 from taskgate.models import Lane
 from taskgate.pool.registry import AccountSpec
 from taskgate.services import build_services
 from taskgate.settings import Settings
+from taskgate.store.redis_launcher import ThrowawayRedis, free_port
 
 ACCOUNT_CAPACITY_MAX = 10_000
 PROBES = 50  # 1 s tasks that measure callback latency while the others are in flight
@@ -104,7 +103,7 @@ async def measure(
     poll_cap: float = 0,
     with_callbacks: bool = False,
 ) -> dict[str, Any]:
-    sim_port, api_port = free_loopback_port(), free_loopback_port()
+    sim_port, api_port = free_port(), free_port()
     settings = Settings(
         redis_url=redis_url,
         key_prefix=f"bench-{uuid.uuid4().hex[:8]}",

@@ -34,13 +34,12 @@ from taskgate.bench.procs import (
     start_sim_process,
     stop_process,
 )
-from taskgate.bench.redis_proc import ThrowawayRedis
 from taskgate.bench.report import percentile
-from taskgate.devserver import free_loopback_port
 from taskgate.pool.registry import AccountSpec
 from taskgate.services import Services, build_services
 from taskgate.settings import Settings
 from taskgate.store.keys import flow_id
+from taskgate.store.redis_launcher import ThrowawayRedis, free_port
 
 PROMPT = "bench [sim duration=0]"
 
@@ -70,7 +69,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def measure(redis_url: str, n_tasks: int, n_users: int, workers: list[int]) -> dict[str, Any]:
-    sim_port = free_loopback_port()
+    sim_port = free_port()
     sim = await start_sim_process(sim_port)
     try:
         taskgate = {str(w): await _taskgate_run(redis_url, sim_port, n_tasks, n_users, w) for w in workers}

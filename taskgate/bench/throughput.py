@@ -22,15 +22,14 @@ from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker
 from pydantic import SecretStr
 
-from taskgate.bench.redis_proc import ThrowawayRedis
 from taskgate.bench.report import percentile
-from taskgate.devserver import free_loopback_port
 from taskgate.models import CreateTaskRequest
 from taskgate.pool.registry import AccountSpec
 from taskgate.scheduler.runner import run_scheduler
 from taskgate.services import Services, build_services
 from taskgate.settings import Settings
 from taskgate.store.keys import Keys
+from taskgate.store.redis_launcher import ThrowawayRedis, free_port
 from taskgate.worker.arq_worker import job_deserializer, job_serializer
 from taskgate.worker.runner import run_worker
 
@@ -61,7 +60,7 @@ async def measure(redis_url: str, n_tasks: int, n_users: int) -> dict[str, Any]:
     settings = Settings(
         redis_url=redis_url,
         key_prefix=f"bench-{uuid.uuid4().hex[:8]}",
-        sim_port=free_loopback_port(),
+        sim_port=free_port(),
         upstream_poll_interval_s=0.005,
         upstream_polls_per_s_per_account=0,  # one account serves every task here
         worker_max_jobs=500,
