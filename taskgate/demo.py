@@ -16,7 +16,6 @@ import contextlib
 import json
 import random
 import secrets
-import socket
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -41,6 +40,7 @@ from taskgate.demo_workload import (
 from taskgate.models import TERMINAL_STATUSES
 from taskgate.pool.registry import AccountSpec
 from taskgate.settings import Settings
+from taskgate.store.redis_launcher import free_port
 
 if TYPE_CHECKING:
     from taskgate.services import Services
@@ -296,18 +296,6 @@ async def drive(
 
 
 # --- the system under the demo --------------------------------------------------------------------
-
-
-def free_port(preferred: int | None = None) -> int:
-    """``preferred`` when it can be bound on loopback, else a free ephemeral port."""
-    for port in ((preferred,) if preferred else ()) + (0,):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return int(sock.getsockname()[1])
-    raise OSError("no free loopback port")
 
 
 def demo_settings(base: Settings, *, prefix: str, redis_url: str, api_port: int, sim_port: int) -> Settings:

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import re
 import shutil
 import signal
-import socket
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -24,11 +21,10 @@ import structlog
 
 from taskgate.settings import Settings
 from taskgate.store.connection import redis_answers, redis_target
+from taskgate.store.redis_launcher import RedisProcess, RedisServerMissing
 
 log = structlog.get_logger(__name__)
 
-REDIS_START_TIMEOUT_S = 10.0
-REDIS_STOP_TIMEOUT_S = 5.0
 ROLE_STOP_TIMEOUT_S = 30.0  # after `stop`, how long the scheduler and worker get before cancellation
 EXIT_NO_REDIS = 2
 EXIT_START_FAILED = 1
@@ -48,24 +44,6 @@ def safe_url(url: str) -> str:
     return PASSWORD_RE.sub(r"\1***@", url)
 
 
-def free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A pre-exec hook that makes the child get SIGTERM if this process dies (Linux), else None."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    pr_set_pdeathsig = 1
-    return lambda: prctl(pr_set_pdeathsig, int(signal.SIGTERM))
-
-
 class PrivateRedis:
     """The Redis that dev and demo use: ``settings.redis_url`` when it answers a PING, otherwise a
     private ``redis-server`` (no persistence) on a free loopback port in a temp dir, stopped and
@@ -78,7 +56,7 @@ class PrivateRedis:
         self.url = settings.redis_url
         self.private = False
         self.dir: Path | None = None
-        self.proc: asyncio.subprocess.Process | None = None
+        self.proc: RedisProcess | None = None
 
     @property
     def pid(self) -> int | None:
@@ -108,7 +86,7 @@ class PrivateRedis:
         self.dir = Path(tempfile.mkdtemp(prefix="taskgate-dev-redis-"))
         try:
             for _ in range(3):  # a free port may be taken between choosing and binding it
-                if await self._try_start(binary, free_loopback_port()):
+                if await self._try_start(binary):
                     self.private = True
                     log.info(
                         "private_redis_started",
@@ -124,62 +102,26 @@ class PrivateRedis:
             await self.stop(keep_dir=log_file.exists())  # keep redis.log for the operator to read
             raise
 
-    async def _try_start(self, binary: str, port: int) -> bool:
+    async def _try_start(self, binary: str) -> bool:
         assert self.dir is not None
-        args = [
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(self.dir),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--daemonize",
-            "no",
-            "--logfile",
-            str(self.dir / "redis.log"),
-        ]
+        self.proc = RedisProcess(binary, data_dir=self.dir, tied=True)
         try:
-            self.proc = await asyncio.create_subprocess_exec(
-                binary,
-                *args,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
-                start_new_session=True,  # Ctrl-C is ours to handle
-                preexec_fn=_die_with_parent(),
-            )
+            await self.proc.start_async()
         except OSError as exc:
+            self.proc = None
             raise RedisUnavailable(f"cannot run {binary}: {exc.strerror or exc}") from exc
-        url = f"redis://127.0.0.1:{port}/0"
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + REDIS_START_TIMEOUT_S
-        while loop.time() < deadline and self.proc.returncode is None:
-            if await redis_answers(url, timeout_s=0.5):
-                self.url = url
-                return True
-            await asyncio.sleep(0.05)
-        await self._stop_process()
-        return False
-
-    async def _stop_process(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.returncode is not None:
-            return
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), REDIS_STOP_TIMEOUT_S)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        except RedisServerMissing:
+            self.proc = None
+            return False
+        self.url = self.proc.url
+        return True
 
     async def stop(self, *, keep_dir: bool = False) -> None:
         """Stop the private redis-server (if any) and remove its temp dir (unless ``keep_dir``)."""
         was_private, pid = self.private, self.pid
-        await self._stop_process()
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            await asyncio.to_thread(proc.stop)
         self.private = False
         if self.dir is not None and not keep_dir:
             shutil.rmtree(self.dir, ignore_errors=True)

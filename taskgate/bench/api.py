@@ -14,19 +14,25 @@ the phase per 200 answer: steadier than rates on a busy machine)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
-from taskgate.bench.procs import RoleProcess, go_all, kill_all, role_env, start_all, stop_process, wait_http
-from taskgate.bench.redis_proc import ThrowawayRedis
-from taskgate.devserver import free_loopback_port
+from taskgate.bench.procs import (
+    RoleProcess,
+    drop_keys,
+    go_all,
+    kill_all,
+    role_env,
+    run_on_redis,
+    start_all,
+    start_api,
+    stop_process,
+)
 from taskgate.services import build_services
 from taskgate.settings import Settings
+from taskgate.store.redis_launcher import free_port
 
 CREATE_BODY = {
     "model": "midjourney",
@@ -43,23 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from taskgate.logging import configure_logging
-
-    configure_logging("json", "WARNING")
-    result = asyncio.run(_main(args))
-    print(json.dumps(result) if args.json else _table(result))
-    return 0
-
-
-async def _main(args: argparse.Namespace) -> dict[str, Any]:
-    if args.redis_url:
-        return await measure(args.redis_url, args.seconds, args.connections, args.loadgens)
-    async with ThrowawayRedis() as server:
-        return await measure(server.url, args.seconds, args.connections, args.loadgens)
+    return run_on_redis(args, lambda url: measure(url, args.seconds, args.connections, args.loadgens), _table)
 
 
 async def measure(redis_url: str, seconds: float, connections: int, loadgens: int) -> dict[str, Any]:
-    port = free_loopback_port()
+    port = free_port()
     settings = Settings(
         redis_url=redis_url, key_prefix=f"bench-{uuid.uuid4().hex[:8]}", api_port=port, log_level="WARNING"
     )
@@ -97,8 +91,7 @@ async def measure(redis_url: str, seconds: float, connections: int, loadgens: in
     finally:
         await kill_all(procs)
         await stop_process(api)
-        async for key in services.redis.scan_iter(match=services.keys.pattern(), count=1000):
-            await services.redis.delete(key)
+        await drop_keys(services)
         await services.close()
     return {
         "benchmark": "api",
@@ -114,22 +107,6 @@ def _cpu_s(pid: int) -> float:
     """CPU seconds (user + system) a process has used, from /proc (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def start_api(settings: Settings, **extra: Any) -> asyncio.subprocess.Process:
-    """``taskgate api`` in its own process on ``settings.api_port`` (``extra``: more settings)."""
-    env = role_env(settings, api_port=settings.api_port, api_host="127.0.0.1", **extra)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "taskgate",
-        "api",
-        env={**os.environ, **env},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    await wait_http(f"http://127.0.0.1:{settings.api_port}/healthz", proc)
-    return proc
 
 
 def _merge(phases: list[dict[str, Any]], api_cpu_s: float) -> dict[str, Any]:

@@ -14,8 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from taskgate.devserver import _die_with_parent, free_loopback_port
 from taskgate.store.connection import redis_answers
+from taskgate.store.redis_launcher import die_with_parent, free_port, redis_argv
 
 if TYPE_CHECKING:
     from taskgate.bench.sentinel_set import SentinelSet
@@ -36,7 +36,7 @@ class Proc:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent(),
+            preexec_fn=die_with_parent(),
         )
         log.close()
 
@@ -88,7 +88,7 @@ class Cluster:
         callbacks: bool = False,
     ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="taskgate-chaos-"))
-        self.redis_port, self.api_port, self.sim_port = (free_loopback_port() for _ in range(3))
+        self.redis_port, self.api_port, self.sim_port = (free_port() for _ in range(3))
         self.sentinel: SentinelSet | None = None
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         if sentinel:
@@ -127,26 +127,8 @@ class Cluster:
             }
         py = [sys.executable, "-m", "taskgate"]
         binary = shutil.which("redis-server") or "redis-server"
-        self.redis = Proc(
-            "redis",
-            [
-                binary,
-                "--port",
-                str(self.redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.dir),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-            ],
-            self.env,
-            self.dir,
-        )
+        argv = redis_argv(binary, self.redis_port, self.dir, appendonly=True, logfile=False)
+        self.redis = Proc("redis", argv, self.env, self.dir)
         self.sim = Proc("sim", [*py, "upstream-sim", "--port", str(self.sim_port)], self.env, self.dir)
         self.api = Proc("api", [*py, "api", "--port", str(self.api_port)], self.env, self.dir)
         self.schedulers = [

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from taskgate.devserver import free_loopback_port
+from taskgate.store.redis_launcher import free_port
 from taskgate.webhooks.receiver import verify_request
 
 SECRET = "chaos-hook"
@@ -25,7 +25,7 @@ IN_FLIGHT_S = 1.0
 
 class ChaosReceiver:
     def __init__(self) -> None:
-        self.port = free_loopback_port()
+        self.port = free_port()
         self.posts: dict[str, int] = defaultdict(int)
         self.received: dict[str, list[str]] = defaultdict(list)
         self.gone_posts: list[float] = []  # arrival times

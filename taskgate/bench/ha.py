@@ -20,9 +20,9 @@ from aiohttp import web
 from taskgate.api.app import create_app
 from taskgate.bench.report import percentile
 from taskgate.bench.sentinel_set import SentinelSet
-from taskgate.devserver import free_loopback_port
 from taskgate.services import build_services
 from taskgate.settings import Settings
+from taskgate.store.redis_launcher import free_port
 
 BODY = {"model": "midjourney", "task_type": "imagine", "input": {"prompt": "bench", "process_mode": "fast"}}
 
@@ -83,7 +83,7 @@ async def _phase(url: str, prefix: str, acks: int, n: int, concurrency: int) -> 
         redis_url=url,
         key_prefix=prefix,
         redis_min_replicas_ack=acks,
-        api_port=free_loopback_port(),
+        api_port=free_port(),
         log_profile="json",
     )
     services = await build_services(settings)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import time
 import uuid
@@ -28,23 +27,24 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from taskgate.bench.api import start_api
 from taskgate.bench.procs import (
     RoleProcess,
+    drop_keys,
     go_all,
     kill_all,
     role_env,
+    run_on_redis,
     start_all,
+    start_api,
     start_sim_process,
     stop_process,
 )
-from taskgate.bench.redis_proc import ThrowawayRedis
 from taskgate.bench.report import percentile
-from taskgate.devserver import free_loopback_port
 from taskgate.models import Lane
 from taskgate.pool.registry import AccountSpec
 from taskgate.services import build_services
 from taskgate.settings import Settings
+from taskgate.store.redis_launcher import free_port
 
 ACCOUNT_CAPACITY_MAX = 10_000
 PROBES = 50  # 1 s tasks that measure callback latency while the others are in flight
@@ -68,23 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from taskgate.logging import configure_logging
+    def on(url: str) -> Awaitable[dict[str, Any]]:
+        return measure(url, args.tasks, args.duration, args.window, args.poll_cap, args.callbacks)
 
-    configure_logging("json", "WARNING")
-    result = asyncio.run(_main(args))
-    print(json.dumps(result) if args.json else _table(result))
-    return 0
-
-
-async def _main(args: argparse.Namespace) -> dict[str, Any]:
-    if args.redis_url:
-        return await measure(
-            args.redis_url, args.tasks, args.duration, args.window, args.poll_cap, args.callbacks
-        )
-    async with ThrowawayRedis() as server:
-        return await measure(
-            server.url, args.tasks, args.duration, args.window, args.poll_cap, args.callbacks
-        )
+    return run_on_redis(args, on, _table)
 
 
 def _request(duration_s: float) -> dict[str, Any]:
@@ -104,7 +91,7 @@ async def measure(
     poll_cap: float = 0,
     with_callbacks: bool = False,
 ) -> dict[str, Any]:
-    sim_port, api_port = free_loopback_port(), free_loopback_port()
+    sim_port, api_port = free_port(), free_port()
     settings = Settings(
         redis_url=redis_url,
         key_prefix=f"bench-{uuid.uuid4().hex[:8]}",
@@ -155,8 +142,7 @@ async def measure(
         await stop_process(sim)
         if api is not None:
             await stop_process(api)
-        async for key in services.redis.scan_iter(match=services.keys.pattern(), count=1000):
-            await services.redis.delete(key)
+        await drop_keys(services)
         await services.close()
 
 

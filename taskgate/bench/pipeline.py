@@ -17,8 +17,6 @@ JSON keys: ``benchmark`` "pipeline", ``tasks``, ``users``, ``workers`` [1, 2], `
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import uuid
 from typing import Any
 
@@ -27,20 +25,21 @@ from pydantic import SecretStr
 from taskgate.bench.arq_jobs import enqueue
 from taskgate.bench.procs import (
     RoleProcess,
+    drop_keys,
     go_all,
     kill_all,
     role_env,
+    run_on_redis,
     start_all,
     start_sim_process,
     stop_process,
 )
-from taskgate.bench.redis_proc import ThrowawayRedis
 from taskgate.bench.report import percentile
-from taskgate.devserver import free_loopback_port
 from taskgate.pool.registry import AccountSpec
 from taskgate.services import Services, build_services
 from taskgate.settings import Settings
 from taskgate.store.keys import flow_id
+from taskgate.store.redis_launcher import free_port
 
 PROMPT = "bench [sim duration=0]"
 
@@ -53,24 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from taskgate.logging import configure_logging
-
-    configure_logging("json", "WARNING")
-    result = asyncio.run(_main(args))
-    print(json.dumps(result) if args.json else _table(result))
-    return 0
-
-
-async def _main(args: argparse.Namespace) -> dict[str, Any]:
     workers = [int(w) for w in str(args.workers).split(",") if w.strip()]
-    if args.redis_url:
-        return await measure(args.redis_url, args.tasks, args.users, workers)
-    async with ThrowawayRedis() as server:
-        return await measure(server.url, args.tasks, args.users, workers)
+    return run_on_redis(args, lambda url: measure(url, args.tasks, args.users, workers), _table)
 
 
 async def measure(redis_url: str, n_tasks: int, n_users: int, workers: list[int]) -> dict[str, Any]:
-    sim_port = free_loopback_port()
+    sim_port = free_port()
     sim = await start_sim_process(sim_port)
     try:
         taskgate = {str(w): await _taskgate_run(redis_url, sim_port, n_tasks, n_users, w) for w in workers}
@@ -148,7 +135,7 @@ async def _taskgate_run(
         completed, dispatch, e2e = await _outcomes(services, users)
     finally:
         await kill_all(procs)
-        await _drop_keys(services)
+        await drop_keys(services)
         await services.close()
     return {
         "wall_s": round(wall, 3),
@@ -232,11 +219,6 @@ async def _arq_run(redis_url: str, sim_port: int, kind: str, n: int, n_workers: 
     if kind == "noop":
         out.pop("worker_cpu_s")
     return out
-
-
-async def _drop_keys(services: Services) -> None:
-    async for key in services.redis.scan_iter(match=services.keys.pattern(), count=1000):
-        await services.redis.delete(key)
 
 
 def _table(result: dict[str, Any]) -> str:

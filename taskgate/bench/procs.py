@@ -1,4 +1,5 @@
-"""Starting and steering the separate processes of a benchmark run (``bench/roles.py``)."""
+"""Starting and steering the separate processes of a benchmark run (``bench/roles.py``), the
+simulator and API processes, and the run itself: on ``--redis-url`` or a throwaway Redis."""
 
 from __future__ import annotations
 
@@ -7,13 +8,44 @@ import json
 import os
 import sys
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from taskgate.settings import Settings
+from taskgate.store.redis_launcher import ThrowawayRedis
+
+if TYPE_CHECKING:
+    from taskgate.services import Services
 
 READY_TIMEOUT_S = 60.0
+Measure = Callable[[str], Awaitable[dict[str, Any]]]
+
+
+def run_on_redis(args: Any, measure: Measure, table: Callable[[dict[str, Any]], str]) -> int:
+    """A benchmark's ``run``: ``measure(redis_url)`` on ``--redis-url`` or a throwaway Redis, then
+    one JSON object (``--json``) or the table on stdout."""
+    from taskgate.logging import configure_logging
+
+    configure_logging("json", "WARNING")
+    result = asyncio.run(on_redis(args.redis_url, measure))
+    print(json.dumps(result) if args.json else table(result))
+    return 0
+
+
+async def on_redis(redis_url: str | None, measure: Measure) -> dict[str, Any]:
+    """``measure`` on ``redis_url``, or on a throwaway redis-server when it is None."""
+    if redis_url:
+        return await measure(redis_url)
+    async with ThrowawayRedis() as server:
+        return await measure(server.url)
+
+
+async def drop_keys(services: Services) -> None:
+    """Delete every key of the run's prefix (a benchmark leaves no keys behind)."""
+    async for key in services.redis.scan_iter(match=services.keys.pattern(), count=1000):
+        await services.redis.delete(key)
 
 
 def role_env(settings: Settings, **extra: Any) -> dict[str, str]:
@@ -124,18 +156,28 @@ async def start_sim_process(port: int, **extra: Any) -> asyncio.subprocess.Proce
         "TASKGATE_SIM_LATENCY_RELAX_S": "0",
     }
     env.update({f"TASKGATE_{k.upper()}": str(v) for k, v in extra.items()})
+    argv = ["upstream-sim", "--port", str(port)]
+    return await start_taskgate(argv, env, f"http://127.0.0.1:{port}/sim/stats")
+
+
+async def start_api(settings: Settings, **extra: Any) -> asyncio.subprocess.Process:
+    """``taskgate api`` in its own process on ``settings.api_port`` (``extra``: more settings)."""
+    env = role_env(settings, api_port=settings.api_port, api_host="127.0.0.1", **extra)
+    return await start_taskgate(["api"], env, f"http://127.0.0.1:{settings.api_port}/healthz")
+
+
+async def start_taskgate(argv: list[str], env: dict[str, str], ready_url: str) -> asyncio.subprocess.Process:
+    """``python -m taskgate <argv>`` with ``env``, once ``ready_url`` answers (killed if it never does)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "taskgate",
-        "upstream-sim",
-        "--port",
-        str(port),
+        *argv,
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
-    await wait_http(f"http://127.0.0.1:{port}/sim/stats", proc)
+    await wait_http(ready_url, proc)
     return proc
 
 

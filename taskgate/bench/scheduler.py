@@ -34,7 +34,6 @@ from redis.asyncio import Redis
 from rich.console import Console
 
 from taskgate.bench import report
-from taskgate.bench.redis_proc import ThrowawayRedis
 from taskgate.catalogue import Catalogue
 from taskgate.devserver import safe_url
 from taskgate.models import Lane, Plan, Pool
@@ -42,6 +41,7 @@ from taskgate.scheduler.dispatcher import Dispatch, Dispatcher
 from taskgate.scheduler.runner import dispatch_all
 from taskgate.settings import Settings
 from taskgate.store.keys import SHARED_OWNER, Keys, flow_id
+from taskgate.store.redis_launcher import ThrowawayRedis
 from taskgate.store.scripts import Scripts
 from taskgate.users import plan_lua_fields
 

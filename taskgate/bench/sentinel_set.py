@@ -18,7 +18,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from taskgate.bench.chaos_cluster import Proc
-from taskgate.devserver import free_loopback_port
+from taskgate.store.redis_launcher import free_port, redis_argv
 
 SERVICE = "tgmaster"
 DOWN_AFTER_MS = 1000
@@ -36,8 +36,8 @@ class SentinelSet:
     ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="taskgate-sentinel-"))
         self.binary = shutil.which("redis-server") or "redis-server"
-        self.node_ports = [free_loopback_port() for _ in range(2)]
-        self.sentinel_ports = [free_loopback_port() for _ in range(3)]
+        self.node_ports = [free_port() for _ in range(2)]
+        self.sentinel_ports = [free_port() for _ in range(3)]
         self.down_after_ms, self.failover_timeout_ms = down_after_ms, failover_timeout_ms
         self.keep_dir = keep_dir
         self.nodes = [self._node(i, replica_of=None if i == 0 else self.node_ports[0]) for i in range(2)]
@@ -55,25 +55,16 @@ class SentinelSet:
     def _node(self, index: int, replica_of: int | None) -> Proc:
         node_dir = self.dir / f"node{index}"
         node_dir.mkdir(exist_ok=True)
-        argv = [
+        port = self.node_ports[index]
+        argv = redis_argv(
             self.binary,
-            "--port",
-            str(self.node_ports[index]),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(node_dir),
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-            "--save",
-            "",
-            "--maxclients",
-            "2000",
-        ]
-        if replica_of is not None:
-            argv += ["--replicaof", "127.0.0.1", str(replica_of)]
+            port,
+            node_dir,
+            appendonly=True,
+            logfile=False,
+            maxclients=2000,
+            replica_of=replica_of,
+        )
         return Proc(f"node{index}", argv, dict(os.environ), node_dir)
 
     def _sentinel(self, index: int) -> Proc:

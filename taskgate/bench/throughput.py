@@ -22,15 +22,15 @@ from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker
 from pydantic import SecretStr
 
-from taskgate.bench.redis_proc import ThrowawayRedis
+from taskgate.bench.procs import drop_keys, on_redis
 from taskgate.bench.report import percentile
-from taskgate.devserver import free_loopback_port
 from taskgate.models import CreateTaskRequest
 from taskgate.pool.registry import AccountSpec
 from taskgate.scheduler.runner import run_scheduler
 from taskgate.services import Services, build_services
 from taskgate.settings import Settings
 from taskgate.store.keys import Keys
+from taskgate.store.redis_launcher import free_port
 from taskgate.worker.arq_worker import job_deserializer, job_serializer
 from taskgate.worker.runner import run_worker
 
@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = asyncio.run(_main(args))
+    result = asyncio.run(on_redis(args.redis_url, lambda url: measure(url, args.tasks, args.users)))
     if args.json:
         print(json.dumps(result))
     else:
@@ -50,18 +50,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _main(args: argparse.Namespace) -> dict[str, Any]:
-    if args.redis_url:
-        return await measure(args.redis_url, args.tasks, args.users)
-    async with ThrowawayRedis() as server:
-        return await measure(server.url, args.tasks, args.users)
-
-
 async def measure(redis_url: str, n_tasks: int, n_users: int) -> dict[str, Any]:
     settings = Settings(
         redis_url=redis_url,
         key_prefix=f"bench-{uuid.uuid4().hex[:8]}",
-        sim_port=free_loopback_port(),
+        sim_port=free_port(),
         upstream_poll_interval_s=0.005,
         upstream_polls_per_s_per_account=0,  # one account serves every task here
         worker_max_jobs=500,
@@ -123,7 +116,7 @@ async def _taskgate_run(settings: Settings, n_tasks: int, n_users: int) -> dict[
         await asyncio.gather(*roles, return_exceptions=True)
         sim.terminate()
         await sim.wait()
-        await _drop_keys(services)
+        await drop_keys(services)
         await services.close()
     return {
         "wall_s": round(wall, 3),
@@ -234,11 +227,6 @@ async def _arq_noop_run(redis_url: str, prefix: str, n: int) -> dict[str, Any]:
     await worker.close()
     await pool.aclose()
     return {"wall_s": round(wall, 3), "jobs_per_s": round(n / wall, 1)}
-
-
-async def _drop_keys(services: Services) -> None:
-    async for key in services.redis.scan_iter(match=services.keys.pattern(), count=1000):
-        await services.redis.delete(key)
 
 
 def _print(result: dict[str, Any]) -> None:

@@ -4,7 +4,6 @@ metrics per route, cancel-batch and header validation, the admin API switched of
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 from pydantic import SecretStr
@@ -12,6 +11,7 @@ from redis.asyncio import Redis
 
 from taskgate.services import assemble
 from tests.api.conftest import BODY_LIMIT, snapshot
+from tests.redis_server import free_port
 
 IMAGINE = {
     "model": "midjourney",
@@ -24,12 +24,6 @@ TOKEN = {"x-admin-token": "test-admin-token"}
 @pytest.fixture
 async def user(services):
     return await services.users.create("developer", wallets={"mj_quota": 100})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_streamed_body_over_the_limit_is_413(client, user, redis, keys):

@@ -4,7 +4,6 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
 import sys
 
 import aiohttp
@@ -14,6 +13,7 @@ from taskgate.settings import Settings
 from taskgate.sim import command
 from taskgate.sim.command import serve_sim
 from taskgate.sim.server import start_sim
+from tests.redis_server import free_port
 
 RUN_COMMAND = """
 import argparse, sys
@@ -54,7 +54,7 @@ async def test_serve_sim_runs_until_stopped() -> None:
 
 async def test_command_serves_and_exits_zero_on_sigterm() -> None:
     pytest.importorskip("taskgate.logging")  # run_role configures logging through it
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "TASKGATE_SIM_SEED": "3", "TASKGATE_LOG_PROFILE": "json"}
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -90,9 +90,3 @@ async def _wait_healthy(http: aiohttp.ClientSession, port: int) -> None:
             pass
         await asyncio.sleep(0.05)
     raise AssertionError("the simulator never answered")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
