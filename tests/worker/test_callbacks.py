@@ -5,26 +5,20 @@ polling, with polling as the fallback when a callback is lost."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from pydantic import SecretStr
 
 from taskgate import callbacks
 from taskgate.api.app import create_app
 from taskgate.models import CreateTaskRequest
-from taskgate.pool.registry import AccountSpec
-from taskgate.scheduler.runner import run_scheduler
 from taskgate.services import Services, build_services
 from taskgate.settings import Settings
-from taskgate.sim.server import create_sim_app
 from taskgate.worker.callbacks import CallbackHub
-from taskgate.worker.runner import run_worker
 from tests.redis_server import free_port
-from tests.worker.test_polling import PollLog
+from tests.worker.stack import PollLog, running_stack, serve
 
 
 @pytest.fixture
@@ -42,45 +36,6 @@ def cb_settings(settings: Settings) -> Settings:
             "sweep_interval_s": 0.2,
         }
     )
-
-
-async def _serve(app: web.Application, port: int) -> web.AppRunner:
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner
-
-
-async def _stack(settings: Settings, log: PollLog) -> AsyncIterator[Services]:
-    sim_app = create_sim_app(settings)
-    sim_app.middlewares.append(log.middleware)
-    services = await build_services(settings)
-    runners = [
-        await _serve(sim_app, settings.sim_port),
-        await _serve(create_app(settings, services), settings.api_port),
-    ]
-    stop = asyncio.Event()
-    roles = [
-        asyncio.create_task(run_scheduler(settings, stop)),
-        asyncio.create_task(run_worker(settings, stop)),
-    ]
-    try:
-        await services.accounts.add(
-            AccountSpec(
-                owner="shared",
-                provider="sim",
-                base_url=f"http://127.0.0.1:{settings.sim_port}",
-                api_key=SecretStr("cb-test"),
-                capacity=20,
-            )
-        )
-        yield services
-    finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(*roles), 30)
-        for runner in runners:
-            await runner.cleanup()
-        await services.close()
 
 
 async def _run(services: Services, prompt: str, n: int = 1, timeout_s: float = 15.0) -> list[Any]:
@@ -103,7 +58,7 @@ async def test_a_callback_wakes_the_worker_instead_of_polling(cb_settings: Setti
     """Expected 20 s, so the first safety poll is >= 24 s away: finishing within the test's 15 s
     needs the callback; the worker then polls once to read the result."""
     log = PollLog()
-    async for services in _stack(cb_settings, log):
+    async for services in running_stack(cb_settings, log, "cb-test", api=True):
         [record] = await _run(services, "p [sim duration=0.3]")
         assert record.status == "completed"
         assert len(log.polls[record.upstream_id]) == 1
@@ -111,7 +66,7 @@ async def test_a_callback_wakes_the_worker_instead_of_polling(cb_settings: Setti
 
 async def test_duplicate_callbacks_settle_once(cb_settings: Settings):
     log = PollLog()
-    async for services in _stack(cb_settings, log):
+    async for services in running_stack(cb_settings, log, "cb-test", api=True):
         records = await _run(services, "p [sim duration=0.2 callback=duplicate]", n=3)
         assert {r.status for r in records} == {"completed"}
         kinds = [e[1][b"kind"] for e in await services.redis.xrange(services.keys.ledger(records[0].user_id))]
@@ -121,14 +76,14 @@ async def test_duplicate_callbacks_settle_once(cb_settings: Settings):
 async def test_a_lost_callback_is_caught_by_the_safety_poll(cb_settings: Settings):
     settings = cb_settings.model_copy(update={"sim_latency_fast_s": 0.5})  # first safety poll at ~0.75 s
     log = PollLog()
-    async for services in _stack(settings, log):
+    async for services in running_stack(settings, log, "cb-test", api=True):
         [record] = await _run(services, "p [sim duration=0.2 callback=lost]")
         assert record.status == "completed" and len(log.polls[record.upstream_id]) >= 1
 
 
 async def test_callback_route_checks_the_attempt_secret(cb_settings: Settings, redis: Any):
     services = await build_services(cb_settings)
-    runner = await _serve(create_app(cb_settings, services), cb_settings.api_port)
+    runner = await serve(create_app(cb_settings, services), cb_settings.api_port)
     hub = CallbackHub(services.redis, services.keys)
     woken = await hub.register("task-1", 2)
     other = await hub.register("task-1", 1)

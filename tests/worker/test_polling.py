@@ -5,20 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections import defaultdict
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
-from pydantic import SecretStr
 
 from taskgate.models import CreateTaskRequest
-from taskgate.pool.registry import AccountSpec
-from taskgate.scheduler.runner import run_scheduler
-from taskgate.services import Services, build_services
+from taskgate.services import Services
 from taskgate.settings import Settings
-from taskgate.sim.server import create_sim_app
 from taskgate.worker.polling import (
     AccountPollLimiter,
     DurationsError,
@@ -26,8 +19,8 @@ from taskgate.worker.polling import (
     Polling,
     PollSchedule,
 )
-from taskgate.worker.runner import run_worker
 from tests.redis_server import free_port
+from tests.worker.stack import PollLog, running_stack
 
 
 def test_shipped_durations_follow_model_and_mode():
@@ -100,52 +93,6 @@ async def test_limiter_spaces_polls_per_account_and_keeps_accounts_apart():
 # --- the real worker against a real simulator, counting the polls it receives
 
 
-class PollLog:
-    def __init__(self) -> None:
-        self.submits: dict[str, float] = {}
-        self.polls: dict[str, list[float]] = defaultdict(list)
-        self.all_polls: list[float] = []
-
-    @web.middleware
-    async def middleware(self, request: web.Request, handler):  # type: ignore[no-untyped-def]
-        now = asyncio.get_running_loop().time()
-        response = await handler(request)
-        if request.method == "GET" and request.path.startswith("/v1/jobs/"):
-            self.polls[request.match_info["job_id"]].append(now)
-            self.all_polls.append(now)
-        return response
-
-
-async def _stack(settings: Settings, log: PollLog) -> AsyncIterator[Services]:
-    app = create_sim_app(settings)
-    app.middlewares.append(log.middleware)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", settings.sim_port).start()
-    services = await build_services(settings)
-    stop = asyncio.Event()
-    roles = [
-        asyncio.create_task(run_scheduler(settings, stop)),
-        asyncio.create_task(run_worker(settings, stop)),
-    ]
-    try:
-        await services.accounts.add(
-            AccountSpec(
-                owner="shared",
-                provider="sim",
-                base_url=f"http://127.0.0.1:{settings.sim_port}",
-                api_key=SecretStr("poll-test"),
-                capacity=20,
-            )
-        )
-        yield services
-    finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(*roles), 30)
-        await runner.cleanup()
-        await services.close()
-
-
 async def _run_tasks(services: Services, n: int, prompt: str) -> list[str]:
     user_id, _ = await services.users.create("premium", wallets={"mj_quota": 10_000})
     user = await services.users.get(user_id)
@@ -177,7 +124,7 @@ def poll_settings(settings: Settings) -> Settings:
 
 async def test_worker_first_polls_at_half_the_expected_duration(poll_settings: Settings):
     log = PollLog()
-    async for services in _stack(poll_settings, log):
+    async for services in running_stack(poll_settings, log, "poll-test"):
         submitted = asyncio.get_running_loop().time()
         [upstream_id] = await _run_tasks(services, 1, "p [sim duration=1.0]")
         # expected 1.0 s: no poll before 0.5 s - 20 % jitter (today's fixed 50 ms would be ~10 polls by then)
@@ -188,7 +135,7 @@ async def test_worker_respects_the_per_account_poll_cap(poll_settings: Settings)
     update = {"sim_latency_fast_s": 0.0, "upstream_polls_per_s_per_account": 5}
     settings = poll_settings.model_copy(update=update)
     log = PollLog()
-    async for services in _stack(settings, log):
+    async for services in running_stack(settings, log, "poll-test"):
         await _run_tasks(services, 6, "p [sim duration=0.3]")
         gaps = [b - a for a, b in zip(log.all_polls, log.all_polls[1:], strict=False)]
         assert len(log.all_polls) >= 6 and min(gaps) >= 0.2 * 0.75  # 5/s: 200 ms apart (transit slack)
