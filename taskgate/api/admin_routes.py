@@ -12,12 +12,12 @@ from taskgate.api.auth import require_admin
 from taskgate.api.envelope import error, ok
 from taskgate.api.requests import json_body, parse
 from taskgate.api.state import SERVICES
+from taskgate.billing.wallets import AMOUNT_MAX
 from taskgate.errors import InvalidInput
 from taskgate.pool.registry import AccountSpec
 
 routes = web.RouteTableDef()
 P = "/admin/v1"
-AMOUNT_MAX = 10**12  # one wallet change or initial balance; keeps balances exact in Lua's doubles
 Amount = Annotated[int, Field(ge=0, le=AMOUNT_MAX)]
 
 

@@ -20,6 +20,7 @@ log = structlog.get_logger(__name__)
 
 BALANCE_FIELDS = ("available", "frozen", "consumed", "deposited", "converted_in", "converted_out")
 ADJUST_KINDS = frozenset({"top_up", "adjust"})
+AMOUNT_MAX = 10**12  # one wallet change or initial balance; keeps balances exact in Lua's doubles
 
 
 def utc_day(ms: int) -> str:
@@ -39,6 +40,8 @@ class WalletService:
             raise InvalidInput("kind", "must be top_up or adjust")
         if kind == "top_up" and amount <= 0:
             raise InvalidInput("amount", "a top-up must be a positive integer")
+        if abs(amount) > AMOUNT_MAX:
+            raise InvalidInput("amount", f"must be within ±{AMOUNT_MAX}")
         if not reason.strip():
             raise InvalidInput("reason", "a reason is required")
         result = await self.scripts.call(

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from taskgate.webhooks.signing import InvalidSignature, verify
 
@@ -38,13 +39,20 @@ def receiver_handler(
     secret: str,
     on_task: Callable[[dict[str, Any]], Awaitable[None]],
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """An aiohttp handler: 401 for a bad signature, else ``await on_task(task)`` and 200."""
+    """An aiohttp handler: 400 for a body that cannot be read, 401 for a bad signature, else
+    ``await on_task(task)`` and 200."""
 
     async def handle(request: web.Request) -> web.Response:
         try:
-            payload = verify_request(request.headers, await request.read(), secret)
+            body = await request.read()
+        except (web.RequestPayloadError, HttpProcessingError):  # e.g. a lying Content-Encoding
+            return web.json_response({"error": "unreadable request body"}, status=400)
+        try:
+            payload = verify_request(request.headers, body, secret)
         except InvalidSignature as exc:
             return web.json_response({"error": str(exc)}, status=401)
+        except ValueError:  # signed by the secret's holder, yet not JSON
+            return web.json_response({"error": "the body is not JSON"}, status=400)
         await on_task(payload["data"])
         return web.json_response({"ok": True})
 

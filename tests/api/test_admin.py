@@ -325,3 +325,14 @@ def test_cli_without_redis_exits_1(monkeypatch, capsys, prefix):
     monkeypatch.setenv("TASKGATE_KEY_PREFIX", prefix)
     code, out, err = run_cli(capsys, "admin", "users", "list", "--json")
     assert code == 1 and out == "" and "error" in err
+
+
+@pytest.mark.parametrize("kind,amount", [("top_up", "1000000000001"), ("adjust", "-1000000000001")])
+def test_cli_topup_beyond_the_amount_bound_is_refused(cli_env, capsys, kind, amount):
+    code, out, _ = run_cli(capsys, "admin", "users", "create", "--plan", "free", "--json")
+    user_id = json.loads(out)["user_id"]
+    args = ("--amount", amount, "--reason", "typo", "--kind", kind, "--json")
+    code, out, err = run_cli(capsys, "admin", "users", "topup", user_id, *args)
+    assert code == 2 and out == "" and "amount" in err and "1000000000000" in err
+    code, out, _ = run_cli(capsys, "admin", "users", "show", user_id, "--json")
+    assert json.loads(out)["wallets"]["credits"]["available"] == 0
