@@ -152,9 +152,6 @@ class Keys:
         """arq's job key of one attempt (dispatch writes it; the worker reads it)."""
         return ARQ_JOB_KEY_PREFIX + self.arq_job_id(task_id, attempt)
 
-    def stats(self) -> str:
-        return f"{self.base}:stats"
-
     def upstream_callbacks(self) -> str:
         """Pub/sub channel: verified upstream callbacks, ``<task_id>:<attempt>``, to every worker."""
         return f"{self.base}:upstream_callbacks"
