@@ -179,7 +179,9 @@ class UserService:
     async def rotate_key(self, user_id: str) -> str:
         """Replace every key of the user by one new key, in one script (no moment without a key)."""
         api_key = new_api_key()
-        revoked = await script_api.rotate_api_key(self.scripts, self.keys, digest=digest(api_key), user_id=user_id)
+        revoked = await script_api.rotate_api_key(
+            self.scripts, self.keys, digest=digest(api_key), user_id=user_id
+        )
         log.info("api_key_rotated", user_id=user_id, revoked=revoked)
         return api_key
 

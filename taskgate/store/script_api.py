@@ -121,7 +121,15 @@ class Claims:
 # --- billing -------------------------------------------------------------------------------------
 @typed("adjust_wallet")
 async def adjust_wallet(
-    s: Scripts, k: Keys, *, now: int | None = None, user_id: str, unit: str, amount: int, kind: str, reason: str
+    s: Scripts,
+    k: Keys,
+    *,
+    now: int | None = None,
+    user_id: str,
+    unit: str,
+    amount: int,
+    kind: str,
+    reason: str,
 ) -> Balance:
     r = await s.call(
         "adjust_wallet",
@@ -202,7 +210,18 @@ async def report_account(
     r = await s.call(
         "report_account",
         keys=[k.account(account_id), k.account_failures(account_id)],
-        args=[k.base, _now(now), account_id, kind, retry_after_ms, window_ms, threshold, base_ms, max_ms, reason],
+        args=[
+            k.base,
+            _now(now),
+            account_id,
+            kind,
+            retry_after_ms,
+            window_ms,
+            threshold,
+            base_ms,
+            max_ms,
+            reason,
+        ],
     )
     return AccountReport(str(r[1]), str(r[2]), int(r[3]))
 
@@ -229,7 +248,9 @@ async def set_account_state(
 
 
 @typed("sweep_accounts")
-async def sweep_accounts(s: Scripts, k: Keys, *, now: int | None = None, byoa_max_ms: int, limit: int) -> Sweep:
+async def sweep_accounts(
+    s: Scripts, k: Keys, *, now: int | None = None, byoa_max_ms: int, limit: int
+) -> Sweep:
     r = await s.call(
         "sweep_accounts",
         keys=[k.cooldowns(), k.byoa_waiting()],
@@ -285,7 +306,9 @@ async def renew_lease(
     s: Scripts, k: Keys, *, now: int | None = None, task_id: str, attempt: int, lease_ms: int
 ) -> LeaseRenewal:
     r = await s.call(
-        "renew_lease", keys=[k.task(task_id), k.leases()], args=[k.base, _now(now), task_id, attempt, lease_ms]
+        "renew_lease",
+        keys=[k.task(task_id), k.leases()],
+        args=[k.base, _now(now), task_id, attempt, lease_ms],
     )
     return LeaseRenewal(int(r[1]), int(r[2]) == 1)
 
@@ -371,7 +394,17 @@ async def create_task(
             k.idempotency(user_id, idem_digest),
             k.flow(flow_id),
         ],
-        args=[k.base, _now(now), task_id, json.dumps(fields), unit, price, _flag(relax), flow_id, idem_ttl_ms],
+        args=[
+            k.base,
+            _now(now),
+            task_id,
+            json.dumps(fields),
+            unit,
+            price,
+            _flag(relax),
+            flow_id,
+            idem_ttl_ms,
+        ],
     )
     return CreatedTask(str(r[1]), int(r[2]) == 1)
 
@@ -425,7 +458,15 @@ async def record_progress(
     r = await s.call(
         "record_progress",
         keys=[k.task(task_id)],
-        args=[k.base, _now(now), task_id, attempt, upstream_id, "" if progress is None else progress, _flag(notify)],
+        args=[
+            k.base,
+            _now(now),
+            task_id,
+            attempt,
+            upstream_id,
+            "" if progress is None else progress,
+            _flag(notify),
+        ],
     )
     return int(r[1]) == 1
 
@@ -450,7 +491,9 @@ def _outbox_keys(k: Keys) -> list[str]:
 
 
 @typed("claim_deliveries")
-async def claim_deliveries(s: Scripts, k: Keys, *, now: int | None = None, limit: int, claim_ms: int) -> Claims:
+async def claim_deliveries(
+    s: Scripts, k: Keys, *, now: int | None = None, limit: int, claim_ms: int
+) -> Claims:
     r = await s.call("claim_deliveries", keys=_outbox_keys(k), args=[k.base, _now(now), limit, claim_ms])
     flat = r[2:]
     return Claims(int(r[1]), [Claim(flat[i], flat[i + 1], int(flat[i + 2])) for i in range(0, len(flat), 3)])
