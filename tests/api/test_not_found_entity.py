@@ -24,24 +24,26 @@ async def test_each_script_names_its_entity(scripts: Scripts, keys: Keys) -> Non
     cases = [
         (
             "account",
-            script_api.set_account_state(
+            lambda: script_api.set_account_state(
                 scripts, keys, account_id="a0", state="disabled", until_ms=0, by="operator", reason=""
             ),
         ),
-        ("user", script_api.record_incorrect(scripts, keys, user_id="u0")),
-        ("user", script_api.rotate_api_key(scripts, keys, digest="d0", user_id="u0")),
-        ("api key", script_api.revoke_api_key(scripts, keys, digest="d0")),
-        ("task", script_api.requeue_task(scripts, keys, task_id="t0")),
-        ("task", script_api.cancel_task(scripts, keys, task_id="t0", user_id="u0")),
-        ("task", script_api.cancel_tasks(scripts, keys, user_id="u0", task_ids=["t0"])),
-        ("task", script_api.redeliver_webhook(scripts, keys, task_id="t0")),
+        ("user", lambda: script_api.record_incorrect(scripts, keys, user_id="u0")),
+        ("user", lambda: script_api.rotate_api_key(scripts, keys, digest="d0", user_id="u0")),
+        ("api key", lambda: script_api.revoke_api_key(scripts, keys, digest="d0")),
+        ("task", lambda: script_api.requeue_task(scripts, keys, task_id="t0")),
+        ("task", lambda: script_api.cancel_task(scripts, keys, task_id="t0", user_id="u0")),
+        ("task", lambda: script_api.cancel_tasks(scripts, keys, user_id="u0", task_ids=["t0"])),
+        ("task", lambda: script_api.redeliver_webhook(scripts, keys, task_id="t0")),
         (
             "task",
-            script_api.finish_task(scripts, keys, task_id="t0", attempt=1, outcome="failed", max_attempts=3),
+            lambda: script_api.finish_task(
+                scripts, keys, task_id="t0", attempt=1, outcome="failed", max_attempts=3
+            ),
         ),
     ]
     for entity, call in cases:
         with pytest.raises(NotFound) as caught:
-            await call
+            await call()
         assert caught.value.what == entity
         assert caught.value.message.startswith(f"{entity} not found")
