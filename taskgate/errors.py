@@ -1,6 +1,7 @@
 """Typed errors. The API maps every ``TaskgateError`` to an HTTP status and the §4 envelope in one
 place (``api/middleware.py``); Lua scripts return negative ``ScriptErrorCode`` values that
-``error_from_script`` maps to these exceptions."""
+``error_from_script`` maps to these exceptions (a not-found reply ``{-1, entity, id}`` names what
+was missing: task, user, account, api key, ...)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ class NotFound(TaskgateError):
     status = 404
 
     def __init__(self, what: str = "task", ident: str = "") -> None:
+        self.what, self.ident = what, ident
         super().__init__(f"{what} not found" + (f": {ident}" if ident else ""))
 
 
@@ -143,8 +145,9 @@ class ScriptError(TaskgateError):
 def error_from_script(script: str, code: int, payload: list[Any]) -> TaskgateError:
     """The one mapping from Lua error codes to exceptions."""
     match code:
-        case ScriptErrorCode.NOT_FOUND:
-            return NotFound("task", str(payload[0]) if payload else "")
+        case ScriptErrorCode.NOT_FOUND:  # {-1, entity, id}: the script names what it did not find
+            what = str(payload[0]) if payload else "entity"
+            return NotFound(what, str(payload[1]) if len(payload) > 1 else "")
         case ScriptErrorCode.STALE_ATTEMPT:
             return StaleAttempt()
         case ScriptErrorCode.INSUFFICIENT:

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from taskgate.catalogue import Catalogue, Feature, PlanSpec
 from taskgate.errors import InvalidInput, NotFound, Unauthorized
 from taskgate.models import ServiceMode, now_ms
+from taskgate.store import script_api
 from taskgate.store.keys import Keys
 from taskgate.webhooks.ssrf import ForbiddenDestination, check_endpoint
 
@@ -126,16 +127,8 @@ class UserService:
             "name": name[:200],
             "created_ms": str(now_ms()),
         }
-        await self.scripts.call(  # user, index and key appear together
-            "create_user",
-            keys=[
-                self.keys.user(user_id),
-                self.keys.users(),
-                self.keys.api_key(d),
-                self.keys.user_api_keys(user_id),
-            ],
-            args=[user_id, d, *(x for pair in record.items() for x in pair)],
-        )
+        # user, index and key appear together
+        await script_api.create_user(self.scripts, self.keys, user_id=user_id, digest=d, fields=record)
         for unit, amount in (wallets or {}).items():
             if int(amount) > 0:
                 await self.wallets.adjust(user_id, unit, int(amount), reason="initial", kind="top_up")
@@ -186,26 +179,16 @@ class UserService:
     async def rotate_key(self, user_id: str) -> str:
         """Replace every key of the user by one new key, in one script (no moment without a key)."""
         api_key = new_api_key()
-        try:
-            result = await self.scripts.call(
-                "rotate_api_key",
-                keys=[self.keys.user(user_id), self.keys.user_api_keys(user_id)],
-                args=[self.keys.base, digest(api_key), user_id],
-            )
-        except NotFound as exc:
-            raise NotFound("user", user_id) from exc
-        log.info("api_key_rotated", user_id=user_id, revoked=int(result[1]))
+        revoked = await script_api.rotate_api_key(
+            self.scripts, self.keys, digest=digest(api_key), user_id=user_id
+        )
+        log.info("api_key_rotated", user_id=user_id, revoked=revoked)
         return api_key
 
     async def revoke_key(self, api_key_or_digest: str) -> None:
         d = digest(api_key_or_digest) if api_key_or_digest.startswith(API_KEY_PREFIX) else api_key_or_digest
-        try:
-            result = await self.scripts.call(
-                "revoke_api_key", keys=[self.keys.api_key(d)], args=[self.keys.base, d]
-            )
-        except NotFound as exc:
-            raise NotFound("api key") from exc
-        log.info("api_key_revoked", user_id=result[1])
+        user_id = await script_api.revoke_api_key(self.scripts, self.keys, digest=d)
+        log.info("api_key_revoked", user_id=user_id)
 
     async def update(
         self,

@@ -40,6 +40,7 @@ from taskgate.models import Lane, Plan, Pool
 from taskgate.scheduler.dispatcher import Dispatch, Dispatcher
 from taskgate.scheduler.runner import dispatch_all
 from taskgate.settings import Settings
+from taskgate.store import script_api
 from taskgate.store.keys import SHARED_OWNER, Keys, flow_id
 from taskgate.store.redis_launcher import ThrowawayRedis
 from taskgate.store.scripts import Scripts
@@ -209,10 +210,8 @@ class Scenario:
             "daily_cap": "0",
             "backup": "0",
         }
-        await self.scripts.call(
-            "put_account",
-            keys=[self.keys.account(account_id), self.keys.accounts(), self.keys.account_secret(account_id)],
-            args=[self.keys.base, "", account_id, json.dumps(fields), "bench-secret"],
+        await script_api.put_account(
+            self.scripts, self.keys, account_id=account_id, fields=fields, secret="bench-secret"
         )
 
     async def enqueue_backlog(self) -> None:

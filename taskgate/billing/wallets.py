@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from taskgate.catalogue import Catalogue
 from taskgate.errors import InvalidInput
+from taskgate.store import script_api
 from taskgate.store.keys import Keys
 from taskgate.store.scripts import Scripts
 
@@ -44,13 +45,11 @@ class WalletService:
             raise InvalidInput("amount", f"must be within ±{AMOUNT_MAX}")
         if not reason.strip():
             raise InvalidInput("reason", "a reason is required")
-        result = await self.scripts.call(
-            "adjust_wallet",
-            keys=[self.keys.wallet(user_id), self.keys.ledger(user_id)],
-            args=["", user_id, unit, int(amount), kind, reason],
+        balance = await script_api.adjust_wallet(
+            self.scripts, self.keys, user_id=user_id, unit=unit, amount=int(amount), kind=kind, reason=reason
         )
         log.info("wallet_adjusted", user_id=user_id, unit=unit, amount=amount, kind=kind)
-        return {"available": int(result[1]), "frozen": int(result[2]), "consumed": int(result[3])}
+        return {"available": balance.available, "frozen": balance.frozen, "consumed": balance.consumed}
 
     async def balances(self, user_id: str) -> dict[str, dict[str, int]]:
         raw = await self.redis.hgetall(self.keys.wallet(user_id))

@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 
 from taskgate.models import LANES_BY_PRIORITY
 from taskgate.scheduler.waiting import pending_summary
+from taskgate.store import script_api
 from taskgate.store.keys import Keys
 from taskgate.store.scripts import Scripts
 
@@ -99,8 +100,7 @@ async def read_queues(scripts: Scripts, keys: Keys, snap: ClusterSnapshot) -> No
     call per chunk of flows, never O(tasks)."""
     flows = sorted(_text(f) for f in await scripts.redis.hkeys(keys.flow_meta()))
     for chunk in _chunks(flows):
-        result = await scripts.call("count_pending", keys=[keys.flow_meta()], args=[keys.base, *chunk])
-        part = json.loads(str(result[1]))
+        part = json.loads(await script_api.count_pending(scripts, keys, flows=chunk))
         for label, n in _pairs(part["pending"]).items():
             lane, pool, plan = label.split("|", 2)
             snap.pending[(lane, pool, plan)] = snap.pending.get((lane, pool, plan), 0) + int(n)
@@ -136,18 +136,13 @@ async def read_frozen(scripts: Scripts, keys: Keys, snap: ClusterSnapshot) -> No
     """Frozen balances per unit over every wallet: O(users), one script call per chunk of users."""
     users = sorted(_text(u) for u in await scripts.redis.smembers(keys.users()))
     for chunk in _chunks(users):
-        result = await scripts.call("sum_frozen", keys=[keys.users()], args=[keys.base, *chunk])
-        for unit, n in _pairs(json.loads(str(result[1]))["frozen"]).items():
+        frozen = json.loads(await script_api.sum_frozen(scripts, keys, user_ids=chunk))["frozen"]
+        for unit, n in _pairs(frozen).items():
             snap.frozen[unit] = snap.frozen.get(unit, 0) + int(n)
 
 
 async def read_cluster(scripts: Scripts, keys: Keys, *, now_ms: int | None = None) -> ClusterSnapshot:
-    result = await scripts.call(
-        "read_cluster",
-        keys=[keys.leases(), keys.accounts(), keys.webhook_outbox()],
-        args=[keys.base, now_ms or ""],
-    )
-    snap = parse_bounded(str(result[1]))
+    snap = parse_bounded(await script_api.read_cluster(scripts, keys, now=now_ms))
     await read_queues(scripts, keys, snap)
     await read_aside(scripts, keys, snap)
     await read_frozen(scripts, keys, snap)

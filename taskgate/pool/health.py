@@ -18,6 +18,7 @@ from taskgate.models import AccountState
 from taskgate.pool.registry import AccountRegistry
 from taskgate.providers.base import ErrorKind, Provider, ProviderError
 from taskgate.settings import Settings
+from taskgate.store import script_api
 from taskgate.store.keys import Keys
 from taskgate.store.scripts import Scripts
 
@@ -52,23 +53,20 @@ class AccountHealth:
         """Record how a call on the account went (``None``: it worked); returns (old, new) state.
         Unknown (removed) accounts give ``("", "")``."""
         s, signal = self.settings, Signal.SUCCESS if kind is None else kind
-        result = await self.scripts.call(
-            "report_account",
-            keys=[self.keys.account(account_id), self.keys.account_failures(account_id)],
-            args=[
-                self.keys.base,
-                now_ms or "",
-                account_id,
-                str(signal),
-                int((retry_after_s or 0) * 1000),
-                s.health_window_ms,
-                s.health_threshold,
-                s.cooldown_base_ms,
-                s.cooldown_max_ms,
-                reason or str(signal),
-            ],
+        result = await script_api.report_account(
+            self.scripts,
+            self.keys,
+            now=now_ms,
+            account_id=account_id,
+            kind=str(signal),
+            retry_after_ms=int((retry_after_s or 0) * 1000),
+            window_ms=s.health_window_ms,
+            threshold=s.health_threshold,
+            base_ms=s.cooldown_base_ms,
+            max_ms=s.cooldown_max_ms,
+            reason=reason or str(signal),
         )
-        old, new = str(result[1]), str(result[2])
+        old, new = result.old_state, result.new_state
         if old != new:
             log.warning(
                 "account_health_changed",
@@ -76,18 +74,16 @@ class AccountHealth:
                 old=old,
                 new=new,
                 kind=str(signal),
-                cooldown_until=int(result[3]),
+                cooldown_until=result.cooldown_until,
             )
         return old, new
 
     async def sweep(self, now_ms: int | None = None) -> tuple[int, int]:
         """Return cooled-down accounts; fail BYOA tasks past the maximum wait. (returned, failed)"""
-        result = await self.scripts.call(
-            "sweep_accounts",
-            keys=[self.keys.cooldowns(), self.keys.byoa_waiting()],
-            args=[self.keys.base, now_ms or "", self.settings.byoa_max_wait_ms, SWEEP_LIMIT],
+        result = await script_api.sweep_accounts(
+            self.scripts, self.keys, now=now_ms, byoa_max_ms=self.settings.byoa_max_wait_ms, limit=SWEEP_LIMIT
         )
-        returned, failed = int(result[1]), int(result[2])
+        returned, failed = result.accounts_returned, result.tasks_failed
         if returned or failed:
             log.info("accounts_swept", accounts_returned=returned, byoa_tasks_failed=failed)
         return returned, failed

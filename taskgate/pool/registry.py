@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import json
 import re
 import uuid
 from typing import Any
@@ -20,6 +19,7 @@ from taskgate.models import AccountState, Lane
 from taskgate.providers.base import AccountAccess
 from taskgate.scheduler.waiting import pending_summary
 from taskgate.settings import Settings
+from taskgate.store import script_api
 from taskgate.store.keys import SHARED_OWNER, Keys
 from taskgate.store.scripts import Scripts
 
@@ -171,10 +171,8 @@ class AccountRegistry:
         return await self.get(account_id)
 
     async def _put(self, account_id: str, fields: dict[str, str], secret: str) -> None:
-        await self.scripts.call(
-            "put_account",
-            keys=[self.keys.account(account_id), self.keys.accounts(), self.keys.account_secret(account_id)],
-            args=[self.keys.base, "", account_id, json.dumps(fields), secret],
+        await script_api.put_account(
+            self.scripts, self.keys, account_id=account_id, fields=fields, secret=secret
         )
 
     async def _raw(self, account_id: str) -> dict[str, str]:
@@ -220,21 +218,25 @@ class AccountRegistry:
         reason: str = "",
         until_ms: int = 0,
     ) -> tuple[str, str]:
-        result = await self.scripts.call(
-            "set_account_state",
-            keys=[self.keys.account(account_id)],
-            args=[self.keys.base, "", account_id, str(state), until_ms, by, reason],
+        change = await script_api.set_account_state(
+            self.scripts,
+            self.keys,
+            account_id=account_id,
+            state=str(state),
+            until_ms=until_ms,
+            by=by,
+            reason=reason,
         )
-        if result[1] != result[2]:
+        if change.old_state != change.new_state:
             log.info(
                 "account_state_changed",
                 account_id=account_id,
-                old=result[1],
-                new=result[2],
+                old=change.old_state,
+                new=change.new_state,
                 by=by,
                 reason=reason,
             )
-        return str(result[1]), str(result[2])
+        return change.old_state, change.new_state
 
     async def pause(self, account_id: str) -> None:
         await self.set_state(account_id, AccountState.DISABLED, reason="paused by operator")
@@ -243,12 +245,7 @@ class AccountRegistry:
         await self.set_state(account_id, AccountState.ACTIVE, reason="resumed by operator")
 
     async def remove(self, account_id: str) -> None:
-        result = await self.scripts.call(
-            "remove_account",
-            keys=[self.keys.account(account_id), self.keys.accounts(), self.keys.account_secret(account_id)],
-            args=[self.keys.base, account_id],
-        )
-        if int(result[1]) == 0:
+        if not await script_api.remove_account(self.scripts, self.keys, account_id=account_id):
             raise NotFound("account", account_id)
         log.info("account_removed", account_id=account_id)
 

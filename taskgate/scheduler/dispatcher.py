@@ -8,6 +8,7 @@ import structlog
 from redis.asyncio import Redis
 
 from taskgate.settings import Settings
+from taskgate.store import script_api
 from taskgate.store.keys import ARQ_JOB_KEY_PREFIX, Keys
 from taskgate.store.scripts import Scripts
 
@@ -30,33 +31,25 @@ class Dispatcher:
     async def dispatch(self, max_n: int | None = None, *, now_ms: int | None = None) -> list[Dispatch]:
         """One atomic decision round: up to ``max_n`` tasks booked to accounts and enqueued."""
         s = self.settings
-        result = await self.scripts.call(
-            "dispatch_tasks",
-            keys=[self.keys.sched(), self.keys.arq_queue(), self.keys.worker_jobs()],
-            args=[
-                self.keys.base,
-                now_ms or "",
-                max_n or s.dispatch_batch,
-                s.lease_ms,
-                round(s.relax_share * 1000),
-                s.relax_max_wait_ms,
-                ARQ_JOB_KEY_PREFIX,
-                s.job_timeout_s * 1000 + JOB_TTL_EXTRA_MS,
-                s.pending_max_wait_ms,
-            ],
+        dispatched = await script_api.dispatch_tasks(
+            self.scripts,
+            self.keys,
+            now=now_ms,
+            max_n=max_n or s.dispatch_batch,
+            lease_ms=s.lease_ms,
+            relax_pm=round(s.relax_share * 1000),
+            relax_wait=s.relax_max_wait_ms,
+            job_prefix=ARQ_JOB_KEY_PREFIX,
+            job_ttl_ms=s.job_timeout_s * 1000 + JOB_TTL_EXTRA_MS,
+            max_wait_ms=s.pending_max_wait_ms,
         )
-        flat = result[2:]
-        return [Dispatch(flat[i], int(flat[i + 1]), flat[i + 2]) for i in range(0, len(flat), 3)]
+        return [Dispatch(d.task_id, d.attempt, d.account_id) for d in dispatched]
 
     async def reap(self, limit: int = 500, *, now_ms: int | None = None) -> list[tuple[str, str]]:
         """Return expired leases: their tasks are retried (pending) or failed for good."""
-        result = await self.scripts.call(
-            "reap_leases",
-            keys=[self.keys.leases()],
-            args=[self.keys.base, now_ms or "", limit, self.settings.max_attempts],
+        reaped = await script_api.reap_leases(
+            self.scripts, self.keys, now=now_ms, limit=limit, max_attempts=self.settings.max_attempts
         )
-        flat = result[2:]
-        reaped = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
         for task_id, status in reaped:
             log.warning("lease_expired", task_id=task_id, status=status)
         return reaped

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 
 from taskgate.models import LANES_BY_PRIORITY, WaitReason
+from taskgate.store import script_api
 from taskgate.store.keys import Keys
 from taskgate.store.scripts import Scripts
 
@@ -22,12 +23,7 @@ class PendingSummary:
 
 
 async def pending_summary(scripts: Scripts, keys: Keys, now_ms: int | None = None) -> PendingSummary:
-    result = await scripts.call(
-        "read_pending",
-        keys=[keys.flow_meta(), keys.flow_wait(), keys.tasks_aside()],
-        args=[keys.base, now_ms or ""],
-    )
-    raw = json.loads(result[1])
+    raw = json.loads(await script_api.read_pending(scripts, keys, now=now_ms))
     now = int(raw["now"])
     by_reason = {str(r): 0 for r in WaitReason}
     by_reason.update({str(k): int(v) for k, v in (raw.get("by_reason") or {}).items()})

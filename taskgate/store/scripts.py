@@ -1,10 +1,16 @@
 """Registry of the Lua scripts: every ``<package>/lua/<verb_noun>.lua`` file, loaded once.
 
 Each file opens with a header (``-- <name>.lua: purpose``, one ``-- KEYS[i] name`` line per key,
-``-- ARGV[i] name`` lines, ``-- Returns:`` and ``-- Errors:``). Shared Lua fragments live in
-``lua/lib/`` folders and are pulled in by a line ``--- @include "<package>/lua/lib/<name>.lua"``.
-Scripts return a table whose first item is a status: ``>= 0`` success, ``< 0`` a
-``ScriptErrorCode``; ``Scripts.call`` raises the mapped exception for the latter.
+one ``-- ARGV[i] name`` line per argument, ``-- Returns:`` and ``-- Errors:``). A script taking a
+list ends with one variadic line ``-- ARGV[i..] name`` (any number of further arguments, zero
+included). Shared Lua fragments live in ``lua/lib/`` folders and are pulled in by a line
+``--- @include "<package>/lua/lib/<name>.lua"``. Scripts return a table whose first item is a
+status: ``>= 0`` success, ``< 0`` a ``ScriptErrorCode``; ``Scripts.call`` raises the mapped
+exception for the latter (a not-found reply ``{-1, entity, id}`` names its entity).
+
+``Scripts.call`` is the low-level primitive (KEYS and ARGV counts checked against the header,
+retries, WAIT, error mapping). Application code calls the typed layer ``store/script_api.py``
+instead: one function per script with named arguments and a typed result.
 
 Rules whose figures are catalogue data reach Lua through a line ``--- @catalogue auto_convert``: when
 the scripts load, it becomes ``local AUTO_CONVERT = {...}`` built from the catalogue the process runs
@@ -41,6 +47,7 @@ log = structlog.get_logger(__name__)
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 INCLUDE_RE = re.compile(r'^--- @include "([^"]+)"\s*$', re.MULTILINE)
 KEY_LINE_RE = re.compile(r"^-- KEYS\[(\d+)\]", re.MULTILINE)
+ARG_LINE_RE = re.compile(r"^-- ARGV\[(\d+)(\.\.)?\]\s+(\w+)", re.MULTILINE)
 REQUIRED_HEADER = ("-- KEYS[", "-- ARGV[", "-- Returns:", "-- Errors:")
 CATALOGUE_RE = re.compile(r"^--- @catalogue (\w+)\s*$", re.MULTILINE)
 RETRY_BACKOFF_S = (0.05, 1.0)  # first and longest pause between tries of one call
@@ -75,6 +82,16 @@ class ScriptSource:
     path: Path
     text: str
     n_keys: int
+    arg_names: tuple[str, ...] = ()  # ARGV names in order; the variadic one last when ``variadic``
+    variadic: bool = False
+
+    def check_counts(self, n_keys: int, n_args: int) -> None:
+        if n_keys != self.n_keys:
+            raise ValueError(f"{self.name} takes {self.n_keys} keys, got {n_keys}")
+        fixed = len(self.arg_names) - self.variadic
+        if n_args < fixed or (n_args > fixed and not self.variadic):
+            wanted = f"at least {fixed}" if self.variadic else str(fixed)
+            raise ValueError(f"{self.name} takes {wanted} args, got {n_args}")
 
 
 def script_paths() -> list[Path]:
@@ -106,7 +123,17 @@ def load_source(path: Path) -> ScriptSource:
         raise ValueError(f"{path}: {'; '.join(problems)}")
     head = raw.split("\n\n", 1)[0]
     n_keys = len(KEY_LINE_RE.findall(head))
-    return ScriptSource(path.stem, path, _expand_includes(raw), n_keys)
+    names, variadic = parse_argv(head, path.stem)
+    return ScriptSource(path.stem, path, _expand_includes(raw), n_keys, names, variadic)
+
+
+def parse_argv(head: str, name: str) -> tuple[tuple[str, ...], bool]:
+    """The ARGV names of a header, numbered 1..n with only the last one allowed to be ``[n..]``."""
+    lines = ARG_LINE_RE.findall(head)
+    for i, (index, dots, _) in enumerate(lines):
+        if int(index) != i + 1 or (dots and i != len(lines) - 1):
+            raise ValueError(f"{name}.lua: ARGV lines must be numbered 1..n, only the last variadic")
+    return tuple(n for _, _, n in lines), bool(lines and lines[-1][1])
 
 
 def lua_auto_convert(catalogue: Catalogue) -> str:
@@ -191,9 +218,7 @@ class Scripts:
         A dropped connection or a failover reply is retried with backoff for ``retry_s`` (the
         client re-discovers the master meanwhile), then ``RedisUnavailable``. A durable script
         answers only after WAIT confirmed ``min_replicas`` replicas, else ``NotDurable``."""
-        src = self.sources[name]
-        if len(keys) != src.n_keys:
-            raise ValueError(f"{name} takes {src.n_keys} keys, got {len(keys)}")
+        self.sources[name].check_counts(len(keys), len(args))
         deadline = time.monotonic() + self.retry_s
         pause = RETRY_BACKOFF_S[0]
         while True:

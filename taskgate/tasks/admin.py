@@ -14,6 +14,7 @@ import structlog
 from taskgate.errors import Conflict, InvalidInput, NotFound
 from taskgate.models import CreateTaskRequest, TaskStatus, ms_to_rfc3339
 from taskgate.services import Services
+from taskgate.store import script_api
 from taskgate.tasks.record import TaskRecord
 
 log = structlog.get_logger(__name__)
@@ -175,9 +176,7 @@ class TaskAdmin:
     async def cancel(self, task_id: str) -> dict[str, Any]:
         raw = await self._raw(task_id)
         k = self.s.keys
-        await self.s.scripts.call(
-            "cancel_task", keys=[k.task(task_id)], args=[k.base, "", task_id, raw["user"]]
-        )
+        await script_api.cancel_task(self.s.scripts, k, task_id=task_id, user_id=raw["user"])
         log.info("task_cancelled_by_operator", task_id=task_id)
         return await self.show(task_id)
 
@@ -205,14 +204,12 @@ class TaskAdmin:
 
     async def requeue(self, task_id: str) -> dict[str, Any]:
         k, task_id = self.s.keys, checked_id(task_id)
-        result = await self.s.scripts.call("requeue_task", keys=[k.task(task_id)], args=[k.base, "", task_id])
-        log.info("task_requeued_by_operator", task_id=task_id, was=result[1])
-        return {"task_id": task_id, "was": result[1], **(await self.show(task_id))}
+        was = await script_api.requeue_task(self.s.scripts, k, task_id=task_id)
+        log.info("task_requeued_by_operator", task_id=task_id, was=was)
+        return {"task_id": task_id, "was": was, **(await self.show(task_id))}
 
     async def redeliver(self, task_id: str) -> dict[str, Any]:
         k, task_id = self.s.keys, checked_id(task_id)
-        result = await self.s.scripts.call(
-            "redeliver_webhook", keys=[k.task(task_id)], args=[k.base, "", task_id]
-        )
-        log.info("webhook_redelivery_queued", task_id=task_id, delivery=result[1])
-        return {"task_id": task_id, "delivery_id": result[1]}
+        delivery_id = await script_api.redeliver_webhook(self.s.scripts, k, task_id=task_id)
+        log.info("webhook_redelivery_queued", task_id=task_id, delivery=delivery_id)
+        return {"task_id": task_id, "delivery_id": delivery_id}

@@ -16,6 +16,7 @@ from taskgate.catalogue import Catalogue, TaskSpec
 from taskgate.errors import InvalidInput, NotFound
 from taskgate.models import CreateTaskRequest, Lane, Outcome, Pool, ServiceMode, TaskStatus, WaitReason
 from taskgate.settings import Settings
+from taskgate.store import script_api
 from taskgate.store.keys import Keys, flow_id
 from taskgate.store.scripts import Scripts
 from taskgate.tasks.origin import check_origin
@@ -70,31 +71,20 @@ class TaskService:
                 "ppu_price": str(priced.amount),
                 "ppu_relax": "1" if relax else "0",
             }
-        idem_key = self._idem_key(user.user_id, idempotency_key)
-        result = await self.scripts.call(
-            "create_task",
-            keys=[
-                self.keys.task(task_id),
-                self.keys.user(user.user_id),
-                self.keys.wallet(user.user_id),
-                self.keys.ledger(user.user_id),
-                self.keys.user_tasks(user.user_id),
-                idem_key,
-                self.keys.flow(flow),
-            ],
-            args=[
-                self.keys.base,
-                "",
-                task_id,
-                json.dumps(fields),
-                priced.unit,
-                priced.amount if pool == Pool.PPU else 0,
-                "1" if relax else "0",
-                flow,
-                IDEMPOTENCY_TTL_MS if idempotency_key else 0,
-            ],
+        result = await script_api.create_task(
+            self.scripts,
+            self.keys,
+            user_id=user.user_id,
+            idem_digest=self._idem_digest(idempotency_key),
+            task_id=task_id,
+            fields=fields,
+            unit=priced.unit,
+            price=priced.amount if pool == Pool.PPU else 0,
+            relax=relax,
+            flow_id=flow,
+            idem_ttl_ms=IDEMPOTENCY_TTL_MS if idempotency_key else 0,
         )
-        created_id, created = str(result[1]), int(result[2]) == 1
+        created_id, created = result.task_id, result.created
         if created:
             log.info(
                 "task_created",
@@ -150,11 +140,7 @@ class TaskService:
     async def cancel(self, user_id: str, task_ids: builtins.list[str]) -> builtins.list[dict[str, Any]]:
         """Cancel all of ``task_ids`` or none: one unknown or foreign id is NotFound naming it and
         nothing is cancelled (one script checks every id before it changes anything)."""
-        await self.scripts.call(
-            "cancel_tasks",
-            keys=[self.keys.user(user_id)],
-            args=[self.keys.base, "", user_id, *task_ids],
-        )
+        await script_api.cancel_tasks(self.scripts, self.keys, user_id=user_id, task_ids=task_ids)
         log.info("tasks_cancel_requested", task_ids=task_ids[:10], count=len(task_ids), user_id=user_id)
         return [await self.get(user_id, task_id) for task_id in dict.fromkeys(task_ids)]
 
@@ -175,29 +161,22 @@ class TaskService:
         notify: bool = False,
     ) -> bool:
         """Store upstream id / progress; returns whether the user asked to cancel. StaleAttempt if fenced."""
-        result = await self.scripts.call(
-            "record_progress",
-            keys=[self.keys.task(task_id)],
-            args=[
-                self.keys.base,
-                "",
-                task_id,
-                attempt,
-                upstream_id,
-                "" if progress is None else progress,
-                "1" if notify else "0",
-            ],
+        return await script_api.record_progress(
+            self.scripts,
+            self.keys,
+            task_id=task_id,
+            attempt=attempt,
+            upstream_id=upstream_id,
+            progress=progress,
+            notify=notify,
         )
-        return int(result[1]) == 1
 
     async def renew(self, task_id: str, attempt: int) -> bool:
         """Extend the lease; returns whether cancel was requested. StaleAttempt if the lease is gone."""
-        result = await self.scripts.call(
-            "renew_lease",
-            keys=[self.keys.task(task_id), self.keys.leases()],
-            args=[self.keys.base, "", task_id, attempt, self.settings.lease_ms],
+        renewal = await script_api.renew_lease(
+            self.scripts, self.keys, task_id=task_id, attempt=attempt, lease_ms=self.settings.lease_ms
         )
-        return int(result[2]) == 1
+        return renewal.cancel_requested
 
     async def finish(
         self,
@@ -209,22 +188,19 @@ class TaskService:
         error: dict[str, Any] | None = None,
         blame_account: bool = False,
     ) -> TaskStatus:
-        result = await self.scripts.call(
-            "finish_task",
-            keys=[self.keys.task(task_id), self.keys.task_failed_accounts(task_id)],
-            args=[
-                self.keys.base,
-                "",
-                task_id,
-                attempt,
-                str(outcome),
-                json.dumps(output) if output is not None else "",
-                json.dumps(error) if error is not None else "",
-                self.settings.max_attempts,
-                "1" if blame_account else "0",
-            ],
+        status = TaskStatus(
+            await script_api.finish_task(
+                self.scripts,
+                self.keys,
+                task_id=task_id,
+                attempt=attempt,
+                outcome=str(outcome),
+                output=output,
+                error=error,
+                max_attempts=self.settings.max_attempts,
+                blame=blame_account,
+            )
         )
-        status = TaskStatus(result[1])
         log.info(
             "task_attempt_finished",
             task_id=task_id,
@@ -244,11 +220,7 @@ class TaskService:
         word = self.catalogue.check_prompt(task_input)
         if word is None:
             return
-        await self.scripts.call(
-            "record_incorrect",
-            keys=[self.keys.user(user.user_id)],
-            args=[self.keys.base, "", user.user_id],
-        )
+        await script_api.record_incorrect(self.scripts, self.keys, user_id=user.user_id)
         raise InvalidInput("input.prompt", f"contains the banned word {word!r} (prompt checker)")
 
     def _pool_for(self, user: UserRecord, req: CreateTaskRequest) -> Pool:
@@ -291,12 +263,12 @@ class TaskService:
         except ForbiddenDestination as exc:
             raise InvalidInput("config.webhook_config.endpoint", str(exc)) from None
 
-    def _idem_key(self, user_id: str, idempotency_key: str | None) -> str:
+    def _idem_digest(self, idempotency_key: str | None) -> str:
         if not idempotency_key:
-            return self.keys.idempotency(user_id, "-")
+            return "-"
         if len(idempotency_key) > 255:
             raise InvalidInput("Idempotency-Key", "at most 255 characters")
-        return self.keys.idempotency(user_id, hashlib.sha256(idempotency_key.encode()).hexdigest())
+        return hashlib.sha256(idempotency_key.encode()).hexdigest()
 
     async def view(self, record: TaskRecord) -> dict[str, Any]:
         user = await self.users.get(record.user_id)

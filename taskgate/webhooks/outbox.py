@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from taskgate.logging import remember_secret
 from taskgate.settings import Settings
+from taskgate.store import script_api
 from taskgate.store.keys import Keys
 from taskgate.store.scripts import Scripts
 from taskgate.tasks.record import TaskRecord
@@ -79,15 +80,11 @@ class WebhookDispatcher:
     async def run_due(self, limit: int = 100, *, now_ms: int | None = None) -> int:
         """Claim and deliver due deliveries; returns how many were attempted."""
         k = self.keys
-        result = await self.scripts.call(
-            "claim_deliveries",
-            keys=[k.webhook_outbox(), k.webhook_sent_seq(), k.webhook_inflight()],
-            args=[k.base, now_ms or "", limit, self.settings.webhook_claim_ms],
+        claimed = await script_api.claim_deliveries(
+            self.scripts, k, now=now_ms, limit=limit, claim_ms=self.settings.webhook_claim_ms
         )
-        now = int(result[1])
-        flat = result[2:]
-        claims = [(flat[i], flat[i + 1], int(flat[i + 2])) for i in range(0, len(flat), 3)]
-        await asyncio.gather(*(self._deliver(d, t, a, now) for d, t, a in claims))
+        now, claims = claimed.now, claimed.claims
+        await asyncio.gather(*(self._deliver(c.delivery_id, c.task_id, c.attempts, now) for c in claims))
         return len(claims)
 
     async def _payload(self, delivery_id: str, subject: str) -> tuple[str, str, int, dict[str, Any]]:
@@ -185,17 +182,16 @@ class WebhookDispatcher:
         record: dict[str, Any],
         retry_at: int = 0,
     ) -> None:
-        k = self.keys
-        await self.scripts.call(
-            "record_delivery",
-            keys=[
-                k.webhook_outbox(),
-                k.webhook_sent_seq(),
-                k.webhook_inflight(),
-                k.webhook_delivery(delivery_id),
-                k.webhook_attempts(task_id),
-            ],
-            args=[now_ms, delivery_id, task_id, result, seq, retry_at, json.dumps(record)],
+        await script_api.record_delivery(
+            self.scripts,
+            self.keys,
+            now=now_ms,
+            delivery_id=delivery_id,
+            task_id=task_id,
+            result=result,
+            sent_seq=seq,
+            retry_at_ms=retry_at,
+            record=record,
         )
         if self.on_result is not None:
             self.on_result(result)

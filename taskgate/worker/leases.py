@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from taskgate.settings import Settings
+from taskgate.store import script_api
 from taskgate.store.keys import Keys
 from taskgate.store.scripts import Scripts
 
@@ -73,10 +74,13 @@ class LeaseKeeper:
             await self._renew(leases[start : start + RENEW_BATCH])
 
     async def _renew(self, batch: list[HeldLease]) -> None:
-        args: list[str | int] = [self.keys.base, "", self.settings.lease_ms]
-        for lease in batch:
-            args += [lease.task_id, lease.attempt]
-        _, _, lost, cancel = await self.scripts.call("renew_leases", keys=[self.keys.leases()], args=args)
+        renewal = await script_api.renew_leases(
+            self.scripts,
+            self.keys,
+            lease_ms=self.settings.lease_ms,
+            leases=[(lease.task_id, lease.attempt) for lease in batch],
+        )
+        lost, cancel = renewal.lost, renewal.cancel
         self.stats.calls += 1
         self.stats.renewed += len(batch) - len(lost)
         by_id = {lease.task_id: lease for lease in batch}

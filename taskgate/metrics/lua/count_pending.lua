@@ -3,7 +3,7 @@
 -- long). Per flow: its length and its head (a flow's oldest task); never a scan over tasks.
 -- KEYS[1] flow_meta  hash of every non-empty flow (routes the call to the deployment's slot)
 -- ARGV[1] base       Keys.base
--- ARGV[2..] flow     flow ids ("<lane>|<pool>|<user>|<model>|<bot>")
+-- ARGV[2..] flows    flow ids ("<lane>|<pool>|<user>|<model>|<bot>")
 -- Returns: {0, json} with pending {"lane|pool|plan": n} and oldest {lane: created_ms}
 -- Errors: none
 

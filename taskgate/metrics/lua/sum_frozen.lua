@@ -2,7 +2,7 @@
 -- "<unit>:frozen"); the caller lists the users once and passes them in chunks.
 -- KEYS[1] users      set of every user id (routes the call to the deployment's slot)
 -- ARGV[1] base       Keys.base
--- ARGV[2..] user     user ids
+-- ARGV[2..] user_ids user ids
 -- Returns: {0, json} with frozen {unit: n}
 -- Errors: none
 

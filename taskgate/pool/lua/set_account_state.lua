@@ -8,7 +8,7 @@
 -- ARGV[6] by           operator | health (health never overrides an operator's disable)
 -- ARGV[7] reason       recorded in the notification
 -- Returns: {0, old_state, new_state}
--- Errors: {-1, account_id} unknown account
+-- Errors: {-1, 'account', account_id} unknown account
 
 --- @include "store/lua/lib/common.lua"
 --- @include "scheduler/lua/lib/flows.lua"
@@ -20,6 +20,6 @@ local base, id, state, until_ms, by, reason = ARGV[1], ARGV[3], ARGV[4], num(ARG
 local now = clock_ms(ARGV[2])
 
 local acc = hash_map(account_key)
-if acc.id == nil then return {-1, id} end
+if acc.id == nil then return {-1, 'account', id} end
 local old, new = account_set_state(base, id, acc, state, until_ms, by, reason, now)
 return {0, old, new}

@@ -5,7 +5,7 @@
 -- ARGV[1] base         Keys.base (task keys are base .. ':task:' .. id, as Keys.task)
 -- ARGV[2] now          clock override in ms ("" = Redis TIME)
 -- ARGV[3] lease_ms     new lease length
--- ARGV[4..] task_id, attempt, task_id, attempt, ... (pairs)
+-- ARGV[4..] leases       task_id, attempt, task_id, attempt, ... (pairs)
 -- Returns: {0, deadline, lost, cancel} with lost: ids whose attempt is not current or whose lease
 --          was already reaped (not extended), cancel: renewed ids whose user asked to cancel
 -- Errors: {-7} odd number of task_id/attempt arguments

@@ -5,7 +5,7 @@
 -- KEYS[4] user_api_keys  set of the user's key digests
 -- ARGV[1] user_id
 -- ARGV[2] digest         SHA-256 of the new API key
--- ARGV[3..] field, value pairs of the user hash (plan figures from the catalogue, settings)
+-- ARGV[3..] fields         field, value pairs of the user hash (plan figures from the catalogue, settings)
 -- Returns: {0}
 -- Errors: {-7, reason} when the user hash or the key digest already exists (nothing written)
 

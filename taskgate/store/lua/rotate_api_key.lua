@@ -6,13 +6,13 @@
 -- ARGV[2] digest         SHA-256 of the new API key
 -- ARGV[3] user_id
 -- Returns: {0, revoked}  how many old keys were revoked
--- Errors: {-1, user_id} when the user does not exist (nothing written)
+-- Errors: {-1, 'user', user_id} when the user does not exist (nothing written)
 
 --- @include "store/lua/lib/keys.lua"
 
 local user, user_api_keys = KEYS[1], KEYS[2]
 local base, digest, user_id = ARGV[1], ARGV[2], ARGV[3]
-if redis.call('EXISTS', user) == 0 then return {-1, user_id} end
+if redis.call('EXISTS', user) == 0 then return {-1, 'user', user_id} end
 local old = redis.call('SMEMBERS', user_api_keys)
 for _, d in ipairs(old) do redis.call('DEL', K.api_key(base, d)) end
 redis.call('DEL', user_api_keys)

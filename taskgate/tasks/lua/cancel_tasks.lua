@@ -4,9 +4,9 @@
 -- ARGV[1] base         Keys.base
 -- ARGV[2] now          clock override in ms ("" = Redis TIME)
 -- ARGV[3] user_id      the caller
--- ARGV[4..] task_id    the tasks to cancel (a repeated id is cancelled once)
+-- ARGV[4..] task_ids   the tasks to cancel (a repeated id is cancelled once)
 -- Returns: {0, status1, status2, ...} each task's status afterwards, in the order given
--- Errors: {-1, task_id} the first unknown task or another user's (nothing was changed)
+-- Errors: {-1, 'task', task_id} the first unknown task or another user's (nothing was changed)
 
 --- @include "store/lua/lib/common.lua"
 --- @include "scheduler/lua/lib/flows.lua"
@@ -22,7 +22,7 @@ local tasks = {}
 for i = 4, #ARGV do
   local task_key = base .. ':task:' .. ARGV[i]
   local t = hash_map(task_key)
-  if t.id == nil or t.user ~= user_id then return {-1, ARGV[i]} end
+  if t.id == nil or t.user ~= user_id then return {-1, 'task', ARGV[i]} end
   tasks[#tasks + 1] = {ARGV[i], task_key, t}
 end
 

@@ -12,7 +12,7 @@
 -- ARGV[8] max_attempts attempts after which a retry becomes a failure
 -- ARGV[9] blame        "1" when the account is to blame (a retry avoids it)
 -- Returns: {0, status} with the task's status afterwards (pending after a retry)
--- Errors: {-1, task_id} unknown task; {-2} stale attempt; {-6, status} already final (a repeat
+-- Errors: {-1, 'task', task_id} unknown task; {-2} stale attempt; {-6, status} already final (a repeat
 --         after an unknown outcome ends here: the first call settled it)
 
 --- @include "store/lua/lib/common.lua"
@@ -29,7 +29,7 @@ local max_attempts = tonumber(ARGV[8])
 local now = clock_ms(ARGV[2])
 
 local t = hash_map(task_key)
-if t.id == nil then return {-1, task_id} end
+if t.id == nil then return {-1, 'task', task_id} end
 if t.status == 'completed' or t.status == 'failed' then
   redis.call('HSET', task_key, 'status', t.status)  -- a repeat writes, so a WAIT after it covers the first
   return {-6, t.status}

@@ -7,7 +7,7 @@
 -- ARGV[2] now          clock override in ms ("" = Redis TIME)
 -- ARGV[3] task_id
 -- Returns: {0, previous_status}
--- Errors: {-1, task_id} unknown task; {-5, status} the task already ended
+-- Errors: {-1, 'task', task_id} unknown task; {-5, status} the task already ended
 
 --- @include "store/lua/lib/common.lua"
 --- @include "scheduler/lua/lib/flows.lua"
@@ -19,7 +19,7 @@ local base, task_id = ARGV[1], ARGV[3]
 local now = clock_ms(ARGV[2])
 
 local t = hash_map(task_key)
-if t.id == nil then return {-1, task_id} end
+if t.id == nil then return {-1, 'task', task_id} end
 if t.status == 'processing' then
   release_slots(base, task_id, t, now)
   if (t.upstream_id or '') ~= '' then redis.call('HSET', task_key, 'resume_account', t.account) end
