@@ -10,8 +10,9 @@ the completed status started) and ``received`` (the receiver's stamp).
 
 JSON keys: ``benchmark`` "webhooks", ``tasks``, ``duration_s``, ``rate_per_s``, ``workers``,
 ``callbacks``, ``poll_interval_s`` (the sender's fallback poll), ``worker_core_pct`` (the busiest
-worker's CPU over the run, % of one core: near 100 the worker, not the webhook path, sets the tail), ``delivered`` (tasks whose
-completed webhook arrived), ``lost``, ``duplicates`` (completed webhooks beyond one per task),
+worker's CPU over the run, % of one core: near 100 the worker, not the webhook path, sets the
+tail), ``delivered`` (tasks whose completed webhook arrived), ``lost``, ``duplicates`` (completed
+webhooks beyond one per task),
 and {p50, p95, p99, max, n} in ms for ``end_to_claimed_ms`` (the sender's claim, Redis clock),
 ``end_to_sent_ms``, ``end_to_received_ms``,
 ``callback_to_end_ms``, ``callback_to_sent_ms``, ``callback_to_received_ms`` (the last three
@@ -218,7 +219,9 @@ async def _seed(services: Services, sim_port: int, n: int) -> Any:
     return await services.users.get(str(user))
 
 
-async def _create(services: Services, user: Any, request: CreateTaskRequest, n: int, rate: float) -> list[str]:
+async def _create(
+    services: Services, user: Any, request: CreateTaskRequest, n: int, rate: float
+) -> list[str]:
     """Create ``n`` tasks at ``rate`` a second (paced from the start, not from each other)."""
     loop = asyncio.get_running_loop()
     started, ids = loop.time(), []
@@ -298,11 +301,13 @@ def _table(r: dict[str, Any]) -> str:
         s = r[name]
         if s is None:
             return f"  {name:<24} -"
-        return f"  {name:<24} p50 {s['p50']:>7} ms  p95 {s['p95']:>7} ms  p99 {s['p99']:>7} ms  max {s['max']:>7} ms"
+        figures = "  ".join(f"{q} {s[q]:>7} ms" for q in ("p50", "p95", "p99", "max"))
+        return f"  {name:<24} {figures}"
 
     head = (
-        f"webhooks: {r['tasks']} tasks of {r['duration_s']} s at {r['rate_per_s']}/s, {r['workers']} worker(s), "
-        f"{'upstream callbacks' if r['callbacks'] else 'polling'}; delivered {r['delivered']}, "
-        f"lost {r['lost']}, duplicates {r['duplicates']}; busiest worker {r['worker_core_pct']} % of a core"
+        f"webhooks: {r['tasks']} tasks of {r['duration_s']} s at {r['rate_per_s']}/s, "
+        f"{r['workers']} worker(s), {'upstream callbacks' if r['callbacks'] else 'polling'}; "
+        f"delivered {r['delivered']}, lost {r['lost']}, duplicates {r['duplicates']}; "
+        f"busiest worker {r['worker_core_pct']} % of a core"
     )
     return "\n".join([head] + [line(name) for name, _, _ in STAGES])

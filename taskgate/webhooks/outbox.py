@@ -172,12 +172,11 @@ class WebhookDispatcher:
             return "", "", 0, {}, False
         record = TaskRecord.from_hash(task)
         endpoint = task.get("webhook_endpoint", "")
-        data, disabled = await asyncio.gather(
-            self.view(record) if self.view else _as_awaitable(record.to_api()),
-            self._disabled(endpoint) if endpoint else _as_awaitable(False),
-        )
+        view = self.view(record) if self.view else _as_awaitable(record.to_api())
+        both = await asyncio.gather(view, self._disabled(endpoint) if endpoint else _as_awaitable(False))
+        data, gone = dict(both[0]), bool(both[1])
         seq = int(task.get("status_seq") or 0)
-        return endpoint, task.get("webhook_secret", ""), seq, data, disabled
+        return endpoint, task.get("webhook_secret", ""), seq, data, gone
 
     async def _disabled(self, endpoint: str) -> bool:
         return bool(await self.redis.sismember(self.keys.webhook_disabled(), endpoint))
