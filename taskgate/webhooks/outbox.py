@@ -271,7 +271,7 @@ class WebhookDispatcher:
                 k.webhook_delivery(delivery_id),
                 k.webhook_attempts(task_id),
             ],
-            args=[now_ms, delivery_id, task_id, result, seq, retry_at, json.dumps(record)],
+            args=[now_ms, delivery_id, task_id, result, seq, retry_at, json.dumps(record), k.base],
         )
         if self.on_result is not None:
             self.on_result(result)

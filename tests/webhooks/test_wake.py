@@ -17,6 +17,9 @@ from taskgate.webhooks.outbox import WebhookDispatcher
 from tests.factories import enqueue, make_account, make_user
 from tests.lua.test_task_lifecycle import finish
 from tests.redis_server import free_port
+from tests.webhooks.test_delivery import T0, running_task
+from tests.webhooks.test_delivery import receiver as receiver  # noqa: F401 - a fixture
+from tests.webhooks.test_delivery import sender as sender  # noqa: F401 - a fixture
 
 SECRET = "wake-secret"
 POLL_S = 10.0  # the fallback poll: far longer than any wait below
@@ -109,3 +112,39 @@ async def test_wake_tokens_stay_bounded(redis, scripts, keys, settings):
         await enqueue(scripts, keys, user, price=14, webhook="http://127.0.0.1:9/hook")
     await Dispatcher(redis, scripts, keys, settings).dispatch()
     assert 1 <= await redis.llen(keys.webhook_wake()) <= 4  # no sender running: a few tokens, not one each
+
+
+async def test_a_status_held_behind_the_one_in_flight_goes_when_that_one_ends(
+    redis, scripts, keys, settings, receiver, sender, monkeypatch
+):
+    """claim_deliveries puts a task's newer delivery off (+1 s) while an older one is in the air;
+    recording the older one makes the newer due at once."""
+    r, url = receiver
+    task_id, _ = await running_task(redis, scripts, keys, settings, url)
+    real_post, held = sender._post, []  # noqa: SLF001
+
+    async def finish_while_posting(*args: Any) -> Any:  # the processing body is built: now it completes
+        await finish(scripts, keys, task_id, 1, "completed", now=T0 + 10)
+        held.append(await sender.run_due(now_ms=T0 + 20))
+        return await real_post(*args)
+
+    monkeypatch.setattr(sender, "_post", finish_while_posting)
+    await sender.run_due(now_ms=T0)
+    monkeypatch.setattr(sender, "_post", real_post)
+    assert held == [0]  # the completed delivery waited for the one in flight...
+    assert await redis.zscore(keys.webhook_outbox(), f"{task_id}:2") <= T0 + 20  # ...and is due now
+    assert await sender.run_due(now_ms=T0 + 30) == 1
+    assert [x["status"] for x in r.received] == ["processing", "completed"]
+
+
+async def test_a_retry_keeps_its_backoff(redis, scripts, keys, settings, receiver, sender):
+    r, url = receiver
+    r.responses = [500, 500]
+    task_id, _ = await running_task(redis, scripts, keys, settings, url)
+    await sender.run_due(now_ms=T0)  # processing fails: retry at T0 + 5 s
+    await finish(scripts, keys, task_id, 1, "completed", now=T0 + 10)
+    await sender.run_due(now_ms=T0 + 20)  # completed fails too: retry at T0 + 20 + 5 s
+    retry_at = T0 + 20 + int(settings.webhook_retry_delays_s[0] * 1000)
+    assert await redis.zscore(keys.webhook_outbox(), f"{task_id}:2") == retry_at
+    await sender.run_due(now_ms=T0 + 5000)  # the processing retry is delivered (the current state)...
+    assert await redis.zscore(keys.webhook_outbox(), f"{task_id}:2") in (None, retry_at)  # ...not pulled in
