@@ -84,9 +84,10 @@ class WebhookDispatcher:
                     await _wait_any((stop, wake), wait_s)
         finally:
             listener.cancel()
-            await asyncio.gather(listener, return_exceptions=True)
-            await self._drain()
-            await self.close()
+            try:
+                await self._drain()
+            finally:
+                await self.close()
 
     async def _round(self, wake: asyncio.Event) -> float:
         """Claim what is due into the free sending slots; returns how long to wait before the next
@@ -133,11 +134,12 @@ class WebhookDispatcher:
 
     async def _drain(self) -> None:
         """At shutdown: let the POSTs in flight end (bounded); a cut one is retried once its claim expires."""
-        if self._sending:
-            await asyncio.wait(set(self._sending), timeout=min(self.settings.webhook_timeout_s, DRAIN_S))
-        for sending in list(self._sending):
-            sending.cancel()
-        await asyncio.gather(*self._sending, return_exceptions=True)
+        try:
+            if self._sending:
+                await asyncio.wait(set(self._sending), timeout=min(self.settings.webhook_timeout_s, DRAIN_S))
+        finally:  # also when the drain itself is cancelled (the worker's own grace ran out)
+            for sending in list(self._sending):
+                sending.cancel()
 
     async def _claim(self, limit: int, now_ms: int | None = None) -> tuple[int, list[tuple[str, str, int]]]:
         k = self.keys
