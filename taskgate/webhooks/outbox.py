@@ -22,6 +22,7 @@ from taskgate.settings import Settings
 from taskgate.store.keys import Keys
 from taskgate.store.scripts import Scripts
 from taskgate.tasks.record import TaskRecord
+from taskgate.users import UserRecord
 from taskgate.webhooks.signing import sign
 from taskgate.webhooks.ssrf import ForbiddenDestination, check_url, guarded_connector_kwargs
 
@@ -160,7 +161,7 @@ class WebhookDispatcher:
     async def _payload(self, delivery_id: str, subject: str) -> tuple[str, str, int, dict[str, Any], bool]:
         """(endpoint, secret, seq, data, disabled) of a delivery: a task's current state, or an
         account notification (subject "account:<owner>", DESIGN.md §7). ``disabled``: the endpoint
-        answered 410 Gone earlier (read beside the task view: one round trip less before the POST)."""
+        answered 410 Gone earlier (read with the task and its owner in one script call)."""
         if subject.startswith(NOTIFICATION_PREFIX):
             raw = await self.redis.hgetall(self.keys.webhook_delivery(delivery_id))
             d = {k.decode(): v.decode() for k, v in raw.items()}
@@ -168,15 +169,19 @@ class WebhookDispatcher:
             endpoint = d.get("endpoint", "")
             disabled = bool(endpoint) and await self._disabled(endpoint)
             return endpoint, d.get("secret", ""), int(d.get("seq") or 0), event, disabled
-        raw = await self.redis.hgetall(self.keys.task(subject))
-        task = {k.decode(): v.decode() for k, v in raw.items()}
+        k = self.keys
+        result = await self.scripts.call(
+            "read_delivery", keys=[k.task(subject), k.webhook_disabled()], args=[k.base]
+        )
+        task, owner = _decoded(result[1]), _decoded(result[2])
         if not task:
             return "", "", 0, {}, False
         record = TaskRecord.from_hash(task)
-        endpoint = task.get("webhook_endpoint", "")
-        view = self.view(record) if self.view else _as_awaitable(record.to_api())
-        both = await asyncio.gather(view, self._disabled(endpoint) if endpoint else _as_awaitable(False))
-        data, gone = dict(both[0]), bool(both[1])
+        if self.view is None:
+            data = record.to_api()
+        else:  # the owner read above saves the view a round trip
+            data = await self.view(record, UserRecord.from_hash(owner) if owner else None)
+        endpoint, gone = task.get("webhook_endpoint", ""), bool(int(result[3]))
         seq = int(task.get("status_seq") or 0)
         return endpoint, task.get("webhook_secret", ""), seq, data, gone
 
@@ -296,5 +301,6 @@ async def _wait_any(events: tuple[asyncio.Event, ...], timeout_s: float) -> None
             waiter.cancel()
 
 
-async def _as_awaitable(value: Any) -> Any:
-    return value
+def _decoded(flat: list[str]) -> dict[str, str]:
+    """A flat HGETALL reply from a script (``Scripts.call`` decodes text) as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
