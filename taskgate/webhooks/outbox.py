@@ -52,7 +52,7 @@ class WebhookDispatcher:
         self, redis: Redis, scripts: Scripts, keys: Keys, settings: Settings, view: Any = None
     ) -> None:
         self.redis, self.scripts, self.keys, self.settings = redis, scripts, keys, settings
-        self.view = view  # async (TaskRecord) -> dict: the §4 task object; default: TaskRecord.to_api
+        self.view = view  # TaskService.view: async (record, owner or None) -> dict; None: record.to_api
         self.session: aiohttp.ClientSession | None = None
         self.on_result: Callable[[str], None] | None = None  # metrics hook: one call per attempt
         self._sending: set[asyncio.Task[None]] = set()  # run_forever's POSTs in flight
