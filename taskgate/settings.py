@@ -116,6 +116,9 @@ class Settings(BaseSettings):
         (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 14 * 3600, 20 * 3600, 24 * 3600), min_length=1
     )
     webhook_claim_ms: int = Field(60_000, gt=0)  # longer than any attempt (timeout): a live sender keeps it
+    # a sender is woken when a delivery is queued; this poll is only the fallback (a lost wake-up)
+    webhook_poll_interval_s: float = Field(1.0, gt=0, le=10)  # under redis_socket_timeout_s (BLPOP)
+    webhook_max_in_flight: int = Field(100, gt=0)  # concurrent POSTs per sender process
 
     # --- upstream simulator (taskgate upstream-sim / dev)
     sim_host: str = "127.0.0.1"

@@ -101,6 +101,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/callbacks/v1/upstream/{task_id}/{attempt}/{token}"): Op(
         "An upstream says a job ended (the per-attempt token is the credential)", "operations"
     ),
+    ("POST", "/callbacks/v1/goapi/{task_id}/{attempt}"): Op(
+        "GoAPI's webhook for one attempt (its per-attempt secret in x-webhook-secret)", "operations"
+    ),
     ("GET", "/readyz"): Op("Readiness: Redis answers", "operations", data=schemas.Probe),
     ("GET", "/metrics"): Op("Prometheus metrics", "operations", content="text/plain"),
     ("GET", "/openapi.json"): Op("This document", "operations"),

@@ -17,6 +17,7 @@ BENCHMARKS = {
     "pipeline": "taskgate.bench.pipeline",
     "inflight": "taskgate.bench.inflight",
     "api": "taskgate.bench.api",
+    "webhooks": "taskgate.bench.webhooks",
 }
 
 

@@ -6,6 +6,8 @@ Wire format (DESIGN.md §4): header ``x-api-key``; every answer is the envelope
 - submit: ``POST {base}/api/v1/task`` body ``{"model", "task_type", "input", "config"}`` plus header
   ``Idempotency-Key: <task id>`` (honoured by taskgate; harmless elsewhere) -> ``data.task_id``.
   Midjourney's mode travels as ``input.process_mode``; it is filled from the task's lane when absent.
+  With upstream callbacks on, ``config.webhook_config`` = ``{"endpoint": <this attempt's callback
+  URL>, "secret": <this attempt's secret>}`` (taskgate/callbacks.py); polling stays the fallback.
 - poll: ``GET {base}/api/v1/task/{id}`` -> ``data.status`` (``pending|staged|processing|completed|
   failed``, capitalised legacy values too), ``data.output`` (with ``progress``), ``data.error{code,
   message, raw_message}``.
@@ -58,11 +60,14 @@ class GoapiProvider:
         task_input = dict(request.input)
         if request.model in MODE_MODELS and request.mode and "process_mode" not in task_input:
             task_input["process_mode"] = request.mode
+        config: dict[str, Any] = {"service_mode": ""}
+        if request.callback_url:  # GoAPI posts {"timestamp", "data": <task>} here as the job changes
+            config["webhook_config"] = {"endpoint": request.callback_url, "secret": request.callback_secret}
         body = {
             "model": request.model,
             "task_type": request.task_type,
             "input": task_input,
-            "config": {"service_mode": ""},
+            "config": config,
         }
         answer = await self.http.call(
             "POST",

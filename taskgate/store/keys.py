@@ -204,6 +204,10 @@ class Keys:
         """Deliveries due: delivery id -> due time (ms)."""
         return f"{self.base}:webhook_outbox"
 
+    def webhook_wake(self) -> str:
+        """List the webhook senders block on: every delivery queued pushes a token (at most 4)."""
+        return f"{self.base}:webhook_wake"
+
     def webhook_delivery(self, delivery_id: str) -> str:
         return f"{self.base}:webhook_delivery:{delivery_id}"
 

@@ -118,6 +118,13 @@ class Claims:
     claims: list[Claim]
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryRead:
+    task: dict[str, str]  # empty when the task is gone
+    owner: dict[str, str]  # the task's user, empty when unknown
+    endpoint_gone: bool  # the task's endpoint answered 410 Gone earlier
+
+
 # --- billing -------------------------------------------------------------------------------------
 @typed("adjust_wallet")
 async def adjust_wallet(
@@ -516,6 +523,17 @@ async def record_delivery(
     r = await s.call(
         "record_delivery",
         keys=[*_outbox_keys(k), k.webhook_delivery(delivery_id), k.webhook_attempts(task_id)],
-        args=[_now(now), delivery_id, task_id, result, sent_seq, retry_at_ms, json.dumps(record)],
+        args=[_now(now), delivery_id, task_id, result, sent_seq, retry_at_ms, json.dumps(record), k.base],
     )
     return int(r[1])
+
+
+@typed("read_delivery", key_args=("task_id",))
+async def read_delivery(s: Scripts, k: Keys, *, task_id: str) -> DeliveryRead:
+    r = await s.call("read_delivery", keys=[k.task(task_id), k.webhook_disabled()], args=[k.base])
+    return DeliveryRead(_flat_dict(r[1]), _flat_dict(r[2]), bool(int(r[3])))
+
+
+def _flat_dict(flat: list[str]) -> dict[str, str]:
+    """A flat HGETALL reply from a script (``Scripts.call`` decodes text) as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))

@@ -270,8 +270,9 @@ class TaskService:
             raise InvalidInput("Idempotency-Key", "at most 255 characters")
         return hashlib.sha256(idempotency_key.encode()).hexdigest()
 
-    async def view(self, record: TaskRecord) -> dict[str, Any]:
-        user = await self.users.get(record.user_id)
+    async def view(self, record: TaskRecord, user: UserRecord | None = None) -> dict[str, Any]:
+        """The §4 task object; ``user``: its owner when the caller has read it already."""
+        user = user if user is not None else await self.users.get(record.user_id)
         running = 0
         if record.status == TaskStatus.PENDING and record.pool == Pool.PPU:
             running = int(await self.redis.zcard(self.keys.user_leases(record.user_id)))

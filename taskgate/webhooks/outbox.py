@@ -23,12 +23,16 @@ from taskgate.store import script_api
 from taskgate.store.keys import Keys
 from taskgate.store.scripts import Scripts
 from taskgate.tasks.record import TaskRecord
+from taskgate.users import UserRecord
 from taskgate.webhooks.signing import sign
 from taskgate.webhooks.ssrf import ForbiddenDestination, check_url, guarded_connector_kwargs
 
 log = structlog.get_logger(__name__)
 
-IDLE_WAIT_S = 0.1
+CLAIM_BATCH = 100  # deliveries claimed per script call
+MIN_WAIT_S = 0.005  # a retry due "now" is claimed after at least this (no hot loop on clock skew)
+RELISTEN_DELAY_S = 0.5
+DRAIN_S = 5.0  # at shutdown, how long POSTs in flight may still take
 NOTIFICATION_PREFIX = "account:"  # deliveries of account notifications use this subject
 
 
@@ -49,9 +53,10 @@ class WebhookDispatcher:
         self, redis: Redis, scripts: Scripts, keys: Keys, settings: Settings, view: Any = None
     ) -> None:
         self.redis, self.scripts, self.keys, self.settings = redis, scripts, keys, settings
-        self.view = view  # async (TaskRecord) -> dict: the §4 task object; default: TaskRecord.to_api
+        self.view = view  # TaskService.view: async (record, owner or None) -> dict; None: record.to_api
         self.session: aiohttp.ClientSession | None = None
         self.on_result: Callable[[str], None] | None = None  # metrics hook: one call per attempt
+        self._sending: set[asyncio.Task[None]] = set()  # run_forever's POSTs in flight
 
     async def _session(self) -> aiohttp.ClientSession:
         if self.session is None:
@@ -64,54 +69,130 @@ class WebhookDispatcher:
             await self.session.close()
 
     async def run_forever(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop``: woken through ``Keys.webhook_wake`` as soon as a delivery is
+        queued, with a poll every ``webhook_poll_interval_s`` (or sooner, when a retry falls due) as
+        the fallback; up to ``webhook_max_in_flight`` POSTs at once, so one slow endpoint holds
+        back no other task's delivery."""
+        wake = asyncio.Event()
+        listener = asyncio.create_task(self._listen_wake(stop, wake))
         try:
             while not stop.is_set():
                 try:
-                    if await self.run_due() == 0:
-                        await asyncio.wait_for(stop.wait(), IDLE_WAIT_S)
-                except TimeoutError:
-                    pass
+                    wait_s = await self._round(wake)
                 except Exception:
                     log.exception("webhook_round_failed")
-                    await asyncio.sleep(1)
+                    wait_s = 1.0
+                if wait_s > 0:
+                    await _wait_any((stop, wake), wait_s)
         finally:
-            await self.close()
+            listener.cancel()
+            try:
+                await self._drain()
+            finally:
+                await self.close()
 
-    async def run_due(self, limit: int = 100, *, now_ms: int | None = None) -> int:
-        """Claim and deliver due deliveries; returns how many were attempted."""
+    async def _round(self, wake: asyncio.Event) -> float:
+        """Claim what is due into the free sending slots; returns how long to wait before the next
+        claim (0: at once)."""
+        wake.clear()  # a wake-up from now on is for deliveries this claim may not see
+        free = self.settings.webhook_max_in_flight - len(self._sending)
+        if free <= 0:
+            return self.settings.webhook_poll_interval_s  # a finished delivery sets ``wake``
+        now, claims = await self._claim(min(free, CLAIM_BATCH))
+        for delivery_id, task_id, attempts in claims:
+            sending = asyncio.create_task(self._deliver(delivery_id, task_id, attempts, now))
+            self._sending.add(sending)
+            sending.add_done_callback(lambda t: self._sent(t, wake))
+        if len(claims) >= min(free, CLAIM_BATCH):
+            return 0.0
+        return await self._until_next_due(now)
+
+    def _sent(self, sending: asyncio.Task[None], wake: asyncio.Event) -> None:
+        was_full = len(self._sending) >= self.settings.webhook_max_in_flight
+        self._sending.discard(sending)
+        if not sending.cancelled() and sending.exception() is not None:
+            log.error("webhook_delivery_failed", error=repr(sending.exception()))  # the claim expires
+        if was_full:
+            wake.set()
+
+    async def _until_next_due(self, now_ms: int) -> float:
+        """Seconds (Redis clock) until the earliest queued delivery is due, at most the poll interval."""
+        first = await self.redis.zrange(self.keys.webhook_outbox(), 0, 0, withscores=True)
+        poll_s = self.settings.webhook_poll_interval_s
+        if not first:
+            return poll_s
+        return min(max((float(first[0][1]) - now_ms) / 1000, MIN_WAIT_S), poll_s)
+
+    async def _listen_wake(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
+        """Block on the wake-up list; each token popped wakes the claim loop (tokens coalesce)."""
+        key, timeout = self.keys.webhook_wake(), self.settings.webhook_poll_interval_s
+        while not stop.is_set():
+            try:
+                if await self.redis.blpop([key], timeout=timeout) is not None:  # type: ignore[arg-type]  # float: Redis 6+
+                    wake.set()
+            except Exception:  # Redis away: the claim loop's poll covers the gap
+                log.warning("webhook_wake_failed", exc_info=True)
+                await asyncio.sleep(RELISTEN_DELAY_S)
+
+    async def _drain(self) -> None:
+        """At shutdown: let the POSTs in flight end (bounded); a cut one is retried once its claim expires."""
+        try:
+            if self._sending:
+                await asyncio.wait(set(self._sending), timeout=min(self.settings.webhook_timeout_s, DRAIN_S))
+        finally:  # also when the drain itself is cancelled (the worker's own grace ran out)
+            for sending in list(self._sending):
+                sending.cancel()
+
+    async def _claim(self, limit: int, now_ms: int | None = None) -> tuple[int, list[tuple[str, str, int]]]:
         k = self.keys
         claimed = await script_api.claim_deliveries(
             self.scripts, k, now=now_ms, limit=limit, claim_ms=self.settings.webhook_claim_ms
         )
-        now, claims = claimed.now, claimed.claims
-        await asyncio.gather(*(self._deliver(c.delivery_id, c.task_id, c.attempts, now) for c in claims))
+        return claimed.now, [(c.delivery_id, c.task_id, c.attempts) for c in claimed.claims]
+
+    async def run_due(self, limit: int = 100, *, now_ms: int | None = None) -> int:
+        """Claim and deliver due deliveries, waiting for them; returns how many were attempted."""
+        now, claims = await self._claim(limit, now_ms)
+        await asyncio.gather(*(self._deliver(d, t, a, now) for d, t, a in claims))
         return len(claims)
 
-    async def _payload(self, delivery_id: str, subject: str) -> tuple[str, str, int, dict[str, Any]]:
-        """(endpoint, secret, seq, data) of a delivery: a task's current state, or an account
-        notification (subject "account:<owner>", DESIGN.md §7)."""
+    async def _payload(self, delivery_id: str, subject: str) -> tuple[str, str, int, dict[str, Any], bool]:
+        """(endpoint, secret, seq, data, disabled) of a delivery: a task's current state, or an
+        account notification (subject "account:<owner>", DESIGN.md §7). ``disabled``: the endpoint
+        answered 410 Gone earlier (read with the task and its owner in one script call)."""
         if subject.startswith(NOTIFICATION_PREFIX):
             raw = await self.redis.hgetall(self.keys.webhook_delivery(delivery_id))
             d = {k.decode(): v.decode() for k, v in raw.items()}
             event = json.loads(d.get("event") or "{}")
-            return d.get("endpoint", ""), d.get("secret", ""), int(d.get("seq") or 0), event
-        raw = await self.redis.hgetall(self.keys.task(subject))
-        task = {k.decode(): v.decode() for k, v in raw.items()}
+            endpoint = d.get("endpoint", "")
+            disabled = bool(endpoint) and await self._disabled(endpoint)
+            return endpoint, d.get("secret", ""), int(d.get("seq") or 0), event, disabled
+        k = self.keys
+        read = await script_api.read_delivery(self.scripts, k, task_id=subject)
+        task, owner = read.task, read.owner
         if not task:
-            return "", "", 0, {}
+            return "", "", 0, {}, False
         record = TaskRecord.from_hash(task)
-        data = await self.view(record) if self.view else record.to_api()
+        if self.view is None:
+            data = record.to_api()
+        else:  # the owner read above saves the view a round trip
+            data = await self.view(record, UserRecord.from_hash(owner) if owner else None)
+        endpoint, gone = task.get("webhook_endpoint", ""), read.endpoint_gone
         seq = int(task.get("status_seq") or 0)
-        return task.get("webhook_endpoint", ""), task.get("webhook_secret", ""), seq, data
+        return endpoint, task.get("webhook_secret", ""), seq, data, gone
+
+    async def _disabled(self, endpoint: str) -> bool:
+        return bool(await self.redis.sismember(self.keys.webhook_disabled(), endpoint))
 
     async def _deliver(self, delivery_id: str, task_id: str, attempts: int, now_ms: int) -> None:
-        endpoint, secret, seq, data = await self._payload(delivery_id, task_id)
+        endpoint, secret, seq, data, disabled = await self._payload(delivery_id, task_id)
         remember_secret(secret)  # scrubbed by value from this delivery's log lines (its own task)
-        if not endpoint or await self.redis.sismember(self.keys.webhook_disabled(), endpoint):
+        if not endpoint or disabled:
             why = "endpoint disabled (410 Gone earlier)" if endpoint else "no endpoint"
             await self._record(delivery_id, task_id, "give_up", seq, now_ms, {"status": None, "error": why})
             return
         body = json.dumps({"timestamp": now_ms // 1000, "data": data}, separators=(",", ":")).encode()
+        sent_ms = int(time.time() * 1000)  # the sender's wall clock as the POST starts (benchmarks)
         status, error, latency_ms = await self._post(endpoint, secret, delivery_id, now_ms // 1000, body)
         record = {
             "delivery": delivery_id,
@@ -120,6 +201,7 @@ class WebhookDispatcher:
             "error": error,
             "latency_ms": latency_ms,
             "at": now_ms,
+            "sent_ms": sent_ms,
             "task_status": data.get("status") or data.get("state"),
         }
         if status is not None and 200 <= status < 300:
@@ -203,3 +285,12 @@ class WebhookDispatcher:
             status=record.get("status"),
             error=record.get("error"),
         )
+
+
+async def _wait_any(events: tuple[asyncio.Event, ...], timeout_s: float) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -12,6 +12,7 @@ from typing import Any
 
 import structlog
 
+from taskgate import callbacks
 from taskgate.errors import StaleAttempt
 from taskgate.models import Outcome, TaskStatus
 from taskgate.pool.health import AccountHealth
@@ -125,14 +126,17 @@ class TaskRunner:
         )
 
     async def _submit(self, run: Attempt) -> str:
-        task = run.task
+        task, provider = run.task, run.access.provider
+        callback_url = await self.polling.expect_callback(provider, task.task_id, task.attempt)
         request = UpstreamRequest(
             model=task.model,
             task_type=task.task_type,
             mode=task.lane,
             input=task.input,
             idempotency_key=task.job_key or task.task_id,  # set by dispatch (see dispatch_tasks.lua)
-            callback_url=await self.polling.expect_callback(run.access.provider, task.task_id, task.attempt),
+            callback_url=callback_url,
+            callback_secret=callback_url
+            and callbacks.callback_secret(self.settings, task.task_id, task.attempt, provider),
         )
         upstream_id = await run.provider.submit(run.access, request)
         run.task.upstream_id = upstream_id

@@ -32,7 +32,7 @@ INTERVAL_DIVISOR = 10.0  # later polls every 1/10 of max(expected, waited)
 JITTER = 0.2
 DEFAULT_DURATIONS = Path(__file__).resolve().parent.parent / "data" / "durations.toml"
 SIM_PROVIDER = "sim"
-CALLBACK_PROVIDERS = frozenset({SIM_PROVIDER})  # adapters that pass a callback URL upstream
+CALLBACK_PROVIDERS = frozenset({SIM_PROVIDER, "goapi"})  # adapters that pass a callback URL upstream
 CALLBACK_FIRST_FACTOR = 1.5  # with callbacks: the first safety poll, in expected durations
 
 
@@ -154,7 +154,7 @@ class Polling:
         if self.hub is None or provider not in CALLBACK_PROVIDERS:
             return ""
         self._expected[(task_id, attempt)] = await self.hub.register(task_id, attempt)
-        return callbacks.callback_url(self.settings, task_id, attempt)
+        return callbacks.callback_url(self.settings, task_id, attempt, provider)
 
     def forget(self, task_id: str, attempt: int) -> None:
         if self._expected.pop((task_id, attempt), None) is not None and self.hub is not None:

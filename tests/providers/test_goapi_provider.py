@@ -219,3 +219,24 @@ async def test_transport_failures_are_transient(goapi: FakeGoapi, session: aioht
     with pytest.raises(ProviderError) as slow:
         await provider.poll(access_for(goapi.base_url, "goapi"), "slow")
     assert slow.value.kind == ErrorKind.TRANSIENT
+
+
+async def test_submit_registers_the_callback_as_webhook_config(
+    goapi: FakeGoapi, provider: GoapiProvider
+) -> None:
+    goapi.on("POST", TASK, 200, envelope(task("up-1", "pending")))
+    url = "https://tg.example.com/callbacks/v1/goapi/task-7/2"
+    request = UpstreamRequest(
+        model="midjourney",
+        task_type="imagine",
+        mode="fast",
+        input={"prompt": "a cat"},
+        idempotency_key="task-7",
+        callback_url=url,
+        callback_secret="attempt-secret",
+    )
+    await provider.submit(access_for(goapi.base_url, "goapi"), request)
+    assert goapi.requests[-1][3]["config"] == {
+        "service_mode": "",
+        "webhook_config": {"endpoint": url, "secret": "attempt-secret"},
+    }

@@ -39,6 +39,7 @@ function K.byoa_waiting(base) return key_of(base, 'byoa_waiting') end
 function K.avail(base, tier, model, mode) return key_of(base, 'avail', tier, model, mode) end
 function K.account_events(base, owner) return key_of(base, 'account_events', owner) end
 function K.webhook_outbox(base) return key_of(base, 'webhook_outbox') end
+function K.webhook_wake(base) return key_of(base, 'webhook_wake') end
 function K.webhook_delivery(base, delivery) return key_of(base, 'webhook_delivery', delivery) end
 -- arq's job id for one attempt: inside the hash tag, so arq's keys built from it ("arq:job:<id>",
 -- "arq:in-progress:<id>", "arq:retry:<id>", "arq:result:<id>") hash to the deployment's slot.

@@ -13,4 +13,6 @@ local function notify_owner(base, owner, event_json, now)
     'created_ms', now, 'attempts', 0, 'endpoint', endpoint,
     'secret', redis.call('HGET', user_key, 'notify_secret') or '', 'event', event_json)
   redis.call('ZADD', base .. ':webhook_outbox', now, delivery)
+  local wake = base .. ':webhook_wake'  -- wake a blocked sender (as outbox.lua's webhook_wake)
+  if redis.call('LLEN', wake) < 4 then redis.call('LPUSH', wake, '1') end
 end
