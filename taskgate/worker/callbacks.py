@@ -1,5 +1,6 @@
 """The worker's end of upstream callbacks: one pub/sub subscription per worker process, routing
-each verified callback (``<task_id>:<attempt>``) to the attempt waiting for it, if it runs here.
+each verified callback (``<task_id>:<attempt>``) to the attempt waiting for it, if it runs here
+(the watcher's wake-up for that attempt: a plain function call, no coroutine per attempt).
 
 The subscription lives while an attempt waits for a callback, and an attempt registers before it
 submits, so a callback cannot outrun it. A callback for an attempt this worker does not run (or
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 import structlog
 from redis.asyncio import Redis
@@ -24,19 +26,25 @@ SUBSCRIBE_TIMEOUT_S = 2.0  # past this an attempt goes on without (the safety po
 class CallbackHub:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis, self.channel = redis, keys.upstream_callbacks()
-        self.waiting: dict[str, asyncio.Event] = {}
+        self.waiting: dict[str, Callable[[], None]] = {}
         self.received = 0
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
-    async def register(self, task_id: str, attempt: int) -> asyncio.Event:
-        """The event a callback for this attempt sets; returns once the subscription is live."""
-        event = self.waiting.setdefault(callbacks.wake_message(task_id, attempt), asyncio.Event())
+    async def listen_for(self, task_id: str, attempt: int, on_wake: Callable[[], None]) -> None:
+        """Call ``on_wake`` for each callback of this attempt; returns once the subscription is live."""
+        self.waiting[callbacks.wake_message(task_id, attempt)] = on_wake
         if self._listener is None or self._listener.done():
             self._subscribed = asyncio.Event()
             self._listener = asyncio.create_task(self._listen())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._subscribed.wait(), SUBSCRIBE_TIMEOUT_S)
+        if not self._subscribed.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._subscribed.wait(), SUBSCRIBE_TIMEOUT_S)
+
+    async def register(self, task_id: str, attempt: int) -> asyncio.Event:
+        """An event a callback for this attempt sets; returns once the subscription is live."""
+        event = asyncio.Event()
+        await self.listen_for(task_id, attempt, event.set)
         return event
 
     def forget(self, task_id: str, attempt: int) -> None:
@@ -62,7 +70,7 @@ class CallbackHub:
 
     def _route(self, data: object) -> None:
         key = data.decode() if isinstance(data, bytes) else str(data)
-        event = self.waiting.get(key)
-        if event is not None:
+        on_wake = self.waiting.get(key)
+        if on_wake is not None:
             self.received += 1
-            event.set()
+            on_wake()
