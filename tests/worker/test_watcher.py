@@ -69,6 +69,17 @@ async def until(predicate: Callable[[], Any], timeout_s: float = WAIT_S) -> None
         await asyncio.sleep(0.01)
 
 
+async def until_count(services: Services, ids: list[str], pred: Callable[[Any], bool], n: int) -> None:
+    """Wait until at least ``n`` of the tasks satisfy ``pred`` at once."""
+    deadline = asyncio.get_running_loop().time() + WAIT_S
+    while True:
+        records = [await services.tasks.load(i) for i in ids]
+        if sum(1 for r in records if r is not None and pred(r)) >= n:
+            return
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
 async def dispatched(redis, scripts, keys, settings, n: int, capacity: int = 50) -> tuple[str, list[str]]:
     user = await make_user(redis, scripts, keys, plan="premium", wallets={"mj_quota": 1000})
     await make_account(scripts, keys, capacity=capacity)
@@ -238,16 +249,8 @@ async def test_more_tasks_in_flight_than_max_jobs_complete(settings: Settings):
         )
         ids = [str((await services.tasks.create(user, req))["task_id"]) for _ in range(12)]
 
-        async def submitted_at_once() -> bool:  # tasks submitted upstream and not yet ended
-            records = [await services.tasks.load(i) for i in ids]
-            return sum(1 for r in records if r and r.upstream_id and r.status == "processing") >= 8
-
-        await until(submitted_at_once)  # with max_jobs=1, 8 at once only if jobs do not wait
-
-        async def all_completed() -> bool:
-            records = [await services.tasks.load(i) for i in ids]
-            return all(r is not None and r.status == "completed" for r in records)
-
-        await until(all_completed)
+        # with max_jobs=1, 8 submitted and unfinished at once only if the jobs do not hold the wait
+        await until_count(services, ids, lambda r: bool(r.upstream_id) and r.status == "processing", 8)
+        await until_count(services, ids, lambda r: r.status == "completed", 12)
         kinds = [e[1][b"kind"] for e in await services.redis.xrange(services.keys.ledger(user_id))]
         assert kinds.count(b"charge") == 12
