@@ -13,7 +13,10 @@ JSON keys: ``benchmark`` "inflight", ``tasks``, ``duration_s``, ``window_s`` (me
 ``lease_renewals_per_s`` (task leases renewed), ``lease_renew_calls_per_s`` (script calls),
 ``callback_latency_ms`` {p50, p99} or null without callbacks: once every task is in flight (and
 before the window), ``PROBES`` more tasks of 1 s are run, each measured from its upstream end
-(dispatched + 1 s, an upper bound) to its task's end, ``ramp_s`` (go to all submitted)."""
+(dispatched + 1 s, an upper bound) to its task's end, ``ramp_s`` (go to all submitted),
+``max_jobs`` (the worker's arq jobs at once: submits in progress), ``max_inflight`` (the watcher's
+capacity), ``jobs_max`` (most arq jobs seen running at once), ``wakes_per_s`` (callbacks routed to
+held attempts over the window)."""
 
 from __future__ import annotations
 
@@ -64,12 +67,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="upstream polls/s per account per worker (0: no cap, the default here)",
     )
     parser.add_argument("--callbacks", action="store_true", help="the simulator calls back (an API receives)")
+    parser.add_argument(
+        "--max-jobs",
+        type=int,
+        default=200,
+        help="the worker's arq jobs at once (submits); not a bound on held tasks",
+    )
     parser.add_argument("--redis-url", default=None, help="use this Redis instead of a throwaway one")
 
 
 def run(args: argparse.Namespace) -> int:
     def on(url: str) -> Awaitable[dict[str, Any]]:
-        return measure(url, args.tasks, args.duration, args.window, args.poll_cap, args.callbacks)
+        return measure(
+            url, args.tasks, args.duration, args.window, args.poll_cap, args.callbacks, args.max_jobs
+        )
 
     return run_on_redis(args, on, _table)
 
@@ -90,6 +101,7 @@ async def measure(
     window_s: float,
     poll_cap: float = 0,
     with_callbacks: bool = False,
+    max_jobs: int = 200,
 ) -> dict[str, Any]:
     sim_port, api_port = free_port(), free_port()
     settings = Settings(
@@ -111,7 +123,8 @@ async def measure(
         # the worker expects the simulator's real duration (adaptive polling plans around it)
         env = role_env(
             settings,
-            worker_max_jobs=n + PROBES + 64,
+            worker_max_jobs=max_jobs,
+            worker_max_inflight=n + PROBES + 64,
             sim_latency_fast_s=duration_s,
             upstream_polls_per_s_per_account=poll_cap,
             **extra,
@@ -136,6 +149,8 @@ async def measure(
             "callbacks": with_callbacks,
             "poll_cap": poll_cap,
             "callback_latency_ms": probes.get("latency"),
+            "max_jobs": max_jobs,
+            "max_inflight": n + PROBES + 64,
         }
     finally:
         await kill_all(procs)
@@ -218,11 +233,11 @@ async def _observe(
     begin = sample
     first_end = (first_submit_at or float(begin["t"])) + duration_s
     end_by = first_end - 0.5 if window_s <= 0 else min(float(begin["t"]) + window_s, first_end - 0.5)
-    end, held = begin, int(begin["running"])
+    end, held, jobs = begin, int(begin["running"]), int(begin.get("jobs", 0))
     while float(end["t"]) < end_by:
         end = await worker.result()
-        held = max(held, int(end["running"]))
-    return _figures(n, duration_s, started, begin, end, held)
+        held, jobs = max(held, int(end["running"])), max(jobs, int(end.get("jobs", 0)))
+    return _figures(n, duration_s, started, begin, end, held) | {"jobs_max": jobs}
 
 
 def _figures(
@@ -246,6 +261,7 @@ def _figures(
         "polls_per_s": rate("polls"),
         "lease_renewals_per_s": rate("renewed"),
         "lease_renew_calls_per_s": rate("renew_calls"),
+        "wakes_per_s": rate("wakes"),
         "callback_latency_ms": None,
         "ramp_s": round(float(begin["t"]) - started, 2),
     }
@@ -254,7 +270,8 @@ def _figures(
 def _table(r: dict[str, Any]) -> str:
     return (
         f"inflight: {r['held']} of {r['tasks']} tasks of {r['duration_s']} s held by one worker "
-        f"(all in flight: {r['all_in_flight']}, ramp {r['ramp_s']} s)\n"
+        f"(all in flight: {r['all_in_flight']}, ramp {r['ramp_s']} s; arq max_jobs {r['max_jobs']}, "
+        f"at most {r['jobs_max']} jobs seen running)\n"
         f"  worker CPU {r['worker_core_pct']} % of a core over {r['window_s']} s = "
         f"{r['cpu_us_per_task_s']} us CPU per task per second\n"
         f"  upstream polls {r['polls_per_s']}/s, lease renewals {r['lease_renewals_per_s']}/s "
