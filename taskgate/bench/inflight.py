@@ -16,7 +16,8 @@ before the window), ``PROBES`` more tasks of 1 s are run, each measured from its
 (dispatched + 1 s, an upper bound) to its task's end, ``ramp_s`` (go to all submitted),
 ``max_jobs`` (the worker's arq jobs at once: submits in progress), ``max_inflight`` (the watcher's
 capacity), ``jobs_max`` (most arq jobs seen running at once), ``wakes_per_s`` (callbacks routed to
-held attempts over the window)."""
+held attempts over the window), ``ramp_worker_core_pct`` (the worker's CPU while tasks are submitted:
+near 100 means the worker, not the scheduler or producer, bounds the ramp)."""
 
 from __future__ import annotations
 
@@ -218,13 +219,14 @@ async def _observe(
     """Wait for every task to be submitted (then run ``before_window``), then read the worker's
     samples over the window."""
     first_submit_at: float | None = None
-    sample = await worker.result()
+    sample = first = await worker.result()
     while int(sample["submits"]) < n:
         if first_submit_at is None and int(sample["submits"]) > 0:
             first_submit_at = float(sample["t"])
         if float(sample["t"]) > (first_submit_at or started) + duration_s - 1:
             break  # the first tasks end before the last are submitted: reported as not all in flight
         sample = await worker.result()
+    ramp = sample
     if before_window is not None:
         await before_window()
         resumed_at = time.time()
@@ -237,7 +239,12 @@ async def _observe(
     while float(end["t"]) < end_by:
         end = await worker.result()
         held, jobs = max(held, int(end["running"])), max(jobs, int(end.get("jobs", 0)))
-    return _figures(n, duration_s, started, begin, end, held) | {"jobs_max": jobs}
+    ramp_span = max(float(ramp["t"]) - float(first["t"]), 1e-9)
+    ramp_cpu = 100 * (float(ramp["cpu_s"]) - float(first["cpu_s"])) / ramp_span
+    return _figures(n, duration_s, started, begin, end, held) | {
+        "jobs_max": jobs,
+        "ramp_worker_core_pct": round(ramp_cpu, 1),
+    }
 
 
 def _figures(
