@@ -51,10 +51,15 @@ class WakeWorker(Worker):
         return free
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
-        """arq's, for as many jobs as there is room for (arq's scan may list more)."""
+        """arq's, for as many jobs as there is room for (arq's scan may list more), started
+        concurrently: arq starts one job after another, a few Redis round trips each, which bounds
+        how fast a worker submits when each job is short."""
         free = self._free()
-        if free > 0:
-            await super().start_jobs(job_ids[:free])
+        ids = job_ids[: max(free, 0)]
+        if len(ids) == 1:
+            await super().start_jobs(ids)
+        elif ids:
+            await asyncio.gather(*(Worker.start_jobs(self, [job_id]) for job_id in ids))
 
     async def main(self) -> None:  # mirrors arq.Worker.main; see the module docstring
         if self._pool is None:
