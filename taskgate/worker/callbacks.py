@@ -21,6 +21,8 @@ from taskgate.store.keys import Keys
 log = structlog.get_logger(__name__)
 RESUBSCRIBE_DELAY_S = 0.5
 SUBSCRIBE_TIMEOUT_S = 2.0  # past this an attempt goes on without (the safety poll covers it)
+# a read waits this long, then pings: below the socket timeout, which would drop an idle subscription
+IDLE_READ_S = 5.0
 
 
 class CallbackHub:
@@ -28,6 +30,7 @@ class CallbackHub:
         self.redis, self.channel = redis, keys.upstream_callbacks()
         self.waiting: dict[str, Callable[[], None]] = {}
         self.received = 0
+        self.subscriptions = 0  # subscribes so far: one, unless Redis went away
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
@@ -58,9 +61,14 @@ class CallbackHub:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
+                self.subscriptions += 1
                 self._subscribed.set()
-                async for message in pubsub.listen():
-                    self._route(message.get("data"))
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=IDLE_READ_S)
+                    if message is None:
+                        await pubsub.ping()  # a dead connection fails here: subscribe again
+                    elif message.get("type") == "message":
+                        self._route(message.get("data"))
             except Exception:  # Redis away: the safety poll covers the gap; subscribe again
                 log.exception("callback_subscription_failed")
                 await asyncio.sleep(RESUBSCRIBE_DELAY_S)
