@@ -234,7 +234,7 @@ async def _observe(
             sample = await worker.result()
     begin = sample
     first_end = (first_submit_at or float(begin["t"])) + duration_s
-    end_by = first_end - 0.5 if window_s <= 0 else min(float(begin["t"]) + window_s, first_end - 0.5)
+    end_by = first_end - 1.0 if window_s <= 0 else min(float(begin["t"]) + window_s, first_end - 1.0)
     end, held, jobs = begin, int(begin["running"]), int(begin.get("jobs", 0))
     while float(end["t"]) < end_by:
         end = await worker.result()
