@@ -16,8 +16,8 @@ before the window), ``PROBES`` more tasks of 1 s are run, each measured from its
 (dispatched + 1 s, an upper bound) to its task's end, ``ramp_s`` (go to all submitted),
 ``max_jobs`` (the worker's arq jobs at once: submits in progress), ``max_inflight`` (the watcher's
 capacity), ``jobs_max`` (most arq jobs seen running at once), ``wakes_per_s`` (callbacks routed to
-held attempts over the window), ``ramp_worker_core_pct`` (the worker's CPU while tasks are submitted:
-near 100 means the worker, not the scheduler or producer, bounds the ramp)."""
+held attempts over the window), ``lease_ms``, ``ramp_worker_core_pct`` (the worker's CPU while
+tasks are submitted: near 100 means the worker, not the scheduler or producer, bounds the ramp)."""
 
 from __future__ import annotations
 
@@ -74,13 +74,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=200,
         help="the worker's arq jobs at once (submits); not a bound on held tasks",
     )
+    parser.add_argument(
+        "--lease-ms",
+        type=int,
+        default=30_000,
+        help="slot lease (TASKGATE_LEASE_MS) of every role: a worker slower to submit than dispatch "
+        "lets leases of jobs not yet started expire; a longer lease keeps a ramp of 20,000 intact",
+    )
     parser.add_argument("--redis-url", default=None, help="use this Redis instead of a throwaway one")
 
 
 def run(args: argparse.Namespace) -> int:
     def on(url: str) -> Awaitable[dict[str, Any]]:
         return measure(
-            url, args.tasks, args.duration, args.window, args.poll_cap, args.callbacks, args.max_jobs
+            url,
+            args.tasks,
+            args.duration,
+            args.window,
+            args.poll_cap,
+            args.callbacks,
+            args.max_jobs,
+            args.lease_ms,
         )
 
     return run_on_redis(args, on, _table)
@@ -103,6 +117,7 @@ async def measure(
     poll_cap: float = 0,
     with_callbacks: bool = False,
     max_jobs: int = 200,
+    lease_ms: int = 30_000,
 ) -> dict[str, Any]:
     sim_port, api_port = free_port(), free_port()
     settings = Settings(
@@ -126,6 +141,7 @@ async def measure(
             settings,
             worker_max_jobs=max_jobs,
             worker_max_inflight=n + PROBES + 64,
+            lease_ms=lease_ms,
             sim_latency_fast_s=duration_s,
             upstream_polls_per_s_per_account=poll_cap,
             **extra,
@@ -152,6 +168,7 @@ async def measure(
             "callback_latency_ms": probes.get("latency"),
             "max_jobs": max_jobs,
             "max_inflight": n + PROBES + 64,
+            "lease_ms": lease_ms,
         }
     finally:
         await kill_all(procs)
