@@ -31,10 +31,15 @@ PROVIDER_NAMES = ("sim", "goapi")
 async def run_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
     """The arq job that dispatch enqueues (from Lua): submit one attempt and hand it to the watcher."""
     runner: TaskRunner = ctx["runner"]
+    metrics: ProcessMetrics = ctx["metrics"]
     with structlog.contextvars.bound_contextvars(task_id=task_id, attempt=attempt):
-        # nothing may come between the job's start and runner.run: a cancellation there would
-        # skip the hand-back; an attempt is observed once it has ended (by the watcher if watched)
-        result = await runner.run(task_id, int(attempt))
+        metrics.jobs_in_flight.inc()
+        try:
+            # nothing may come between the job's start and runner.run: a cancellation there would
+            # skip the hand-back; an attempt is observed once it has ended (by the watcher if watched)
+            result = await runner.run(task_id, int(attempt))
+        finally:
+            metrics.jobs_in_flight.dec()
         if result != WATCHED:
             await _observe(_observation(ctx, task_id, int(attempt), result))
         return result
@@ -77,7 +82,8 @@ def build_worker(
     runner = TaskRunner(services.tasks, services.accounts, providers, settings, health)
     ctx = {"runner": runner, "services": services, "metrics": metrics}
     runner.watcher.on_ended = _observe_later(ctx)
-    metrics.jobs_in_flight.set_function(lambda: runner.watcher.inflight)
+    metrics.attempts_held.set_function(lambda: runner.watcher.inflight)
+    metrics.max_inflight.set(settings.worker_max_inflight)
     return WakeWorker(
         functions=[run_task],
         keys=services.keys,
