@@ -36,10 +36,6 @@ class Attempt:
     access: AccountAccess
     provider: Provider
 
-    @property
-    def key(self) -> tuple[str, int]:
-        return self.task.task_id, self.task.attempt
-
 
 class Settler:
     def __init__(self, tasks: TaskService, health: AccountHealth) -> None:
