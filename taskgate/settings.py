@@ -93,7 +93,10 @@ class Settings(BaseSettings):
     probe_interval_s: float = 60.0  # health probes of auto-disabled / captcha accounts
 
     # --- worker
-    worker_max_jobs: int = 200
+    worker_max_jobs: int = 200  # arq jobs at once: submits (and resumes) in progress
+    # attempts held in flight by the worker's watcher (worker/watcher.py), waiting for upstream
+    worker_max_inflight: int = Field(50_000, ge=1)
+    worker_watch_concurrency: int = Field(100, ge=1)  # the watcher's polls and finishes at once
     worker_poll_delay_s: float = 0.5  # upper bound; workers are woken on dispatch
     job_timeout_s: int = 3600
     worker_shutdown_grace_s: float = 10.0  # on SIGTERM running attempts get this long, then are handed back

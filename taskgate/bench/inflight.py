@@ -13,7 +13,11 @@ JSON keys: ``benchmark`` "inflight", ``tasks``, ``duration_s``, ``window_s`` (me
 ``lease_renewals_per_s`` (task leases renewed), ``lease_renew_calls_per_s`` (script calls),
 ``callback_latency_ms`` {p50, p99} or null without callbacks: once every task is in flight (and
 before the window), ``PROBES`` more tasks of 1 s are run, each measured from its upstream end
-(dispatched + 1 s, an upper bound) to its task's end, ``ramp_s`` (go to all submitted)."""
+(dispatched + 1 s, an upper bound) to its task's end, ``ramp_s`` (go to all submitted),
+``max_jobs`` (the worker's arq jobs at once: submits in progress), ``max_inflight`` (the watcher's
+capacity), ``jobs_max`` (most arq jobs seen running at once), ``wakes_per_s`` (callbacks routed to
+held attempts over the window), ``lease_ms``, ``ramp_worker_core_pct`` (the worker's CPU while
+tasks are submitted: near 100 means the worker, not the scheduler or producer, bounds the ramp)."""
 
 from __future__ import annotations
 
@@ -64,12 +68,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="upstream polls/s per account per worker (0: no cap, the default here)",
     )
     parser.add_argument("--callbacks", action="store_true", help="the simulator calls back (an API receives)")
+    parser.add_argument(
+        "--max-jobs",
+        type=int,
+        default=200,
+        help="the worker's arq jobs at once (submits); not a bound on held tasks",
+    )
+    parser.add_argument(
+        "--lease-ms",
+        type=int,
+        default=30_000,
+        help="slot lease (TASKGATE_LEASE_MS) of every role: a worker slower to submit than dispatch "
+        "lets leases of jobs not yet started expire; a longer lease keeps a ramp of 20,000 intact",
+    )
     parser.add_argument("--redis-url", default=None, help="use this Redis instead of a throwaway one")
 
 
 def run(args: argparse.Namespace) -> int:
     def on(url: str) -> Awaitable[dict[str, Any]]:
-        return measure(url, args.tasks, args.duration, args.window, args.poll_cap, args.callbacks)
+        return measure(
+            url,
+            args.tasks,
+            args.duration,
+            args.window,
+            args.poll_cap,
+            args.callbacks,
+            args.max_jobs,
+            args.lease_ms,
+        )
 
     return run_on_redis(args, on, _table)
 
@@ -90,6 +116,8 @@ async def measure(
     window_s: float,
     poll_cap: float = 0,
     with_callbacks: bool = False,
+    max_jobs: int = 200,
+    lease_ms: int = 30_000,
 ) -> dict[str, Any]:
     sim_port, api_port = free_port(), free_port()
     settings = Settings(
@@ -111,7 +139,9 @@ async def measure(
         # the worker expects the simulator's real duration (adaptive polling plans around it)
         env = role_env(
             settings,
-            worker_max_jobs=n + PROBES + 64,
+            worker_max_jobs=max_jobs,
+            worker_max_inflight=n + PROBES + 64,
+            lease_ms=lease_ms,
             sim_latency_fast_s=duration_s,
             upstream_polls_per_s_per_account=poll_cap,
             **extra,
@@ -136,6 +166,9 @@ async def measure(
             "callbacks": with_callbacks,
             "poll_cap": poll_cap,
             "callback_latency_ms": probes.get("latency"),
+            "max_jobs": max_jobs,
+            "max_inflight": n + PROBES + 64,
+            "lease_ms": lease_ms,
         }
     finally:
         await kill_all(procs)
@@ -203,13 +236,14 @@ async def _observe(
     """Wait for every task to be submitted (then run ``before_window``), then read the worker's
     samples over the window."""
     first_submit_at: float | None = None
-    sample = await worker.result()
+    sample = first = await worker.result()
     while int(sample["submits"]) < n:
         if first_submit_at is None and int(sample["submits"]) > 0:
             first_submit_at = float(sample["t"])
         if float(sample["t"]) > (first_submit_at or started) + duration_s - 1:
             break  # the first tasks end before the last are submitted: reported as not all in flight
         sample = await worker.result()
+    ramp = sample
     if before_window is not None:
         await before_window()
         resumed_at = time.time()
@@ -217,12 +251,17 @@ async def _observe(
             sample = await worker.result()
     begin = sample
     first_end = (first_submit_at or float(begin["t"])) + duration_s
-    end_by = first_end - 0.5 if window_s <= 0 else min(float(begin["t"]) + window_s, first_end - 0.5)
-    end, held = begin, int(begin["running"])
+    end_by = first_end - 1.0 if window_s <= 0 else min(float(begin["t"]) + window_s, first_end - 1.0)
+    end, held, jobs = begin, int(begin["running"]), int(begin.get("jobs", 0))
     while float(end["t"]) < end_by:
         end = await worker.result()
-        held = max(held, int(end["running"]))
-    return _figures(n, duration_s, started, begin, end, held)
+        held, jobs = max(held, int(end["running"])), max(jobs, int(end.get("jobs", 0)))
+    ramp_span = max(float(ramp["t"]) - float(first["t"]), 1e-9)
+    ramp_cpu = 100 * (float(ramp["cpu_s"]) - float(first["cpu_s"])) / ramp_span
+    return _figures(n, duration_s, started, begin, end, held) | {
+        "jobs_max": jobs,
+        "ramp_worker_core_pct": round(ramp_cpu, 1),
+    }
 
 
 def _figures(
@@ -246,6 +285,7 @@ def _figures(
         "polls_per_s": rate("polls"),
         "lease_renewals_per_s": rate("renewed"),
         "lease_renew_calls_per_s": rate("renew_calls"),
+        "wakes_per_s": rate("wakes"),
         "callback_latency_ms": None,
         "ramp_s": round(float(begin["t"]) - started, 2),
     }
@@ -254,7 +294,8 @@ def _figures(
 def _table(r: dict[str, Any]) -> str:
     return (
         f"inflight: {r['held']} of {r['tasks']} tasks of {r['duration_s']} s held by one worker "
-        f"(all in flight: {r['all_in_flight']}, ramp {r['ramp_s']} s)\n"
+        f"(all in flight: {r['all_in_flight']}, ramp {r['ramp_s']} s; arq max_jobs {r['max_jobs']}, "
+        f"at most {r['jobs_max']} jobs seen running)\n"
         f"  worker CPU {r['worker_core_pct']} % of a core over {r['window_s']} s = "
         f"{r['cpu_us_per_task_s']} us CPU per task per second\n"
         f"  upstream polls {r['polls_per_s']}/s, lease renewals {r['lease_renewals_per_s']}/s "

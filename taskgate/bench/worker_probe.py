@@ -65,7 +65,9 @@ async def run_probed_worker(
         sample: dict[str, Any] = {
             "t": time.time(),
             "cpu_s": time.process_time(),
-            "running": worker.job_counter,
+            "running": runner.watcher.inflight,  # attempts held (submitting or watched)
+            "jobs": worker.job_counter,  # arq jobs running (submits in progress)
+            "wakes": runner.watcher.stats.wakes,
             "submits": sum(p.submits for p in counted.values()),
             "polls": sum(p.polls for p in counted.values()),
             "renew_calls": calls,

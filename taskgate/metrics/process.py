@@ -87,3 +87,9 @@ class ProcessMetrics:
         self.max_jobs = Gauge(
             "taskgate_worker_max_jobs", "Concurrent attempts this worker may run", registry=r
         )
+        self.attempts_held = Gauge(
+            "taskgate_worker_attempts_held", "Attempts this worker's watcher holds in flight", registry=r
+        )
+        self.max_inflight = Gauge(
+            "taskgate_worker_max_inflight", "Attempts this worker's watcher may hold", registry=r
+        )

@@ -2,12 +2,16 @@
 path. arq's own loop sleeps ``poll_delay`` and then re-reads its whole queue sorted set, checking
 every listed job (running ones included) with a WATCH transaction; here dispatch also appends each
 new job id to a list, which workers pop (blocking when idle) and hand to arq's ``start_jobs``. arq's
-scan still runs, slowly, to pick up anything left behind and to run cron and health checks."""
+scan still runs, slowly, to pick up anything left behind and to run cron and health checks.
+
+A job only submits (the watcher holds the attempt afterwards), so the jobs a worker starts are
+bounded both by ``max_jobs`` and by the watcher's room: a full worker leaves jobs to the others."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -35,9 +39,27 @@ def job_deserializer(raw: bytes) -> dict[str, Any]:
 class WakeWorker(Worker):
     """An arq Worker that starts dispatched jobs popped from ``Keys.worker_jobs``."""
 
-    def __init__(self, *args: Any, keys: Keys, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, keys: Keys, room: Callable[[], int] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.jobs_key = keys.worker_jobs()
+        self.room = room  # attempts the watcher can still hold (None: no bound beyond max_jobs)
+
+    def _free(self) -> int:
+        free = self.max_jobs - self.job_counter
+        if self.room is not None:
+            free = min(free, self.room() - self.job_counter)  # running jobs will each hold one
+        return free
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        """arq's, for as many jobs as there is room for (arq's scan may list more), started
+        concurrently: arq starts one job after another, a few Redis round trips each, which bounds
+        how fast a worker submits when each job is short."""
+        free = self._free()
+        ids = job_ids[: max(free, 0)]
+        if len(ids) == 1:
+            await super().start_jobs(ids)
+        elif ids:
+            await asyncio.gather(*(Worker.start_jobs(self, [job_id]) for job_id in ids))
 
     async def main(self) -> None:  # mirrors arq.Worker.main; see the module docstring
         if self._pool is None:
@@ -71,7 +93,7 @@ class WakeWorker(Worker):
             self._forget_done()
 
     async def _start_popped(self) -> None:
-        free = self.max_jobs - self.job_counter
+        free = self._free()
         if not self.allow_pick_jobs or free <= 0:
             await asyncio.sleep(0.01)
             return

@@ -9,7 +9,10 @@ from typing import Any
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser("worker", help="run an arq worker")
     parser.add_argument(
-        "--max-jobs", type=int, default=None, help="concurrent attempts (default from settings)"
+        "--max-jobs",
+        type=int,
+        default=None,
+        help="arq jobs at once: attempts being submitted (default from settings)",
     )
     parser.set_defaults(func=_run)
 

@@ -4,11 +4,13 @@ Each attempt registers its lease with the worker's ``LeaseKeeper``; once per ren
 ``renew_leases`` script call (per ``RENEW_BATCH`` attempts) extends them all, each fenced by its
 attempt number as ``renew_lease`` does. A renewal that finds the attempt no longer current marks
 its lease lost and stops renewing it (the attempt's own writes are fenced off anyway); a cancel the
-user asked for is passed to the attempt. The renewal loop runs only while a lease is held."""
+user asked for is passed to the attempt. Both are also reported to ``on_lost`` / ``on_cancel`` (the
+watcher's hooks). The renewal loop runs only while a lease is held."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -43,6 +45,8 @@ class LeaseKeeper:
         self.held: dict[str, HeldLease] = {}
         self.stats = LeaseStats()
         self._loop: asyncio.Task[None] | None = None
+        self.on_lost: Callable[[HeldLease], None] | None = None
+        self.on_cancel: Callable[[HeldLease], None] | None = None
 
     def hold(self, task_id: str, attempt: int) -> HeldLease:
         """Renew this attempt's lease from now on, until ``release``."""
@@ -89,5 +93,9 @@ class LeaseKeeper:
             lease.lost = True
             self.release(lease)
             log.warning("lease_lost", task_id=task_id, attempt=lease.attempt)
+            if self.on_lost is not None:
+                self.on_lost(lease)
         for task_id in cancel:
             by_id[task_id].cancelled.set()
+            if self.on_cancel is not None:
+                self.on_cancel(by_id[task_id])

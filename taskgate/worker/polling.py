@@ -13,13 +13,15 @@ account (0: no cap); polls over the cap wait their turn.
 With upstream callbacks (taskgate/callbacks.py, for providers in ``CALLBACK_PROVIDERS``), an
 attempt registers for its callback before it submits; polling then is only the slow safety
 check: the first poll at 1.5x the expected duration, then every ``callback_safety_poll_s``, and a
-callback wakes the attempt to poll at once."""
+callback wakes the attempt to poll at once. The worker's watcher (worker/watcher.py) asks this
+module when to poll each attempt it holds; nothing here sleeps per attempt."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,21 +91,21 @@ class PollSchedule:
         ceiling_s: float,
         rng: random.Random,
         started_at: float,
-        woken: asyncio.Event | None = None,
+        callback: bool = False,
         safety_s: float = 0.0,
     ) -> None:
         self.expected_s, self.floor_s, self.ceiling_s = expected_s, floor_s, max(ceiling_s, floor_s)
         self.rng, self.started_at = rng, started_at
-        self.woken, self.safety_s = woken, safety_s  # set when a callback is expected
+        self.callback, self.safety_s = callback, safety_s  # callback: one is expected
 
     def first_delay(self, resumed: bool) -> float:
         if resumed:
             return 0.0
-        factor = CALLBACK_FIRST_FACTOR if self.woken is not None else FIRST_FRACTION
+        factor = CALLBACK_FIRST_FACTOR if self.callback else FIRST_FRACTION
         return self._jitter(self.expected_s * factor)
 
     def next_delay(self, now: float) -> float:
-        if self.woken is not None:
+        if self.callback:
             return self._jitter(max(self.safety_s, self.floor_s))
         waited = max(0.0, now - self.started_at)
         base = min(max(max(self.expected_s, waited) / INTERVAL_DIVISOR, self.floor_s), self.ceiling_s)
@@ -121,18 +123,23 @@ class AccountPollLimiter:
         self.spacing = 1.0 / per_s if per_s > 0 else 0.0
         self._next_free: dict[str, float] = {}
 
-    async def acquire(self, account_id: str) -> None:
+    def reserve(self, account_id: str, now: float) -> float:
+        """Take the account's next free slot; returns when it is (``now`` if free at once)."""
         if not self.spacing:
-            return
-        now = asyncio.get_running_loop().time()
+            return now
         slot = max(now, self._next_free.get(account_id, 0.0))
         self._next_free[account_id] = slot + self.spacing
+        return slot
+
+    async def acquire(self, account_id: str) -> None:
+        now = asyncio.get_running_loop().time()
+        slot = self.reserve(account_id, now)
         if slot > now:
             await asyncio.sleep(slot - now)
 
 
 class Polling:
-    """What a TaskRunner asks before each poll: how long to wait, and the account's turn."""
+    """What the watcher asks for each attempt: when to poll, the account's turn, callback wake-ups."""
 
     def __init__(
         self,
@@ -146,18 +153,22 @@ class Polling:
         self.rng = rng or random.Random()
         self.limiter = AccountPollLimiter(settings.upstream_polls_per_s_per_account)
         self.hub = hub if callbacks.enabled(settings) else None
-        self._expected: dict[tuple[str, int], asyncio.Event] = {}
+        self._expected: set[tuple[str, int]] = set()
 
-    async def expect_callback(self, provider: str, task_id: str, attempt: int) -> str:
+    async def expect_callback(
+        self, provider: str, task_id: str, attempt: int, on_wake: Callable[[], None]
+    ) -> str:
         """Before a submit: the callback URL to register upstream ("" if none); from now on a
-        callback for this attempt wakes its polling."""
+        callback for this attempt calls ``on_wake``."""
         if self.hub is None or provider not in CALLBACK_PROVIDERS:
             return ""
-        self._expected[(task_id, attempt)] = await self.hub.register(task_id, attempt)
+        await self.hub.listen_for(task_id, attempt, on_wake)
+        self._expected.add((task_id, attempt))
         return callbacks.callback_url(self.settings, task_id, attempt, provider)
 
     def forget(self, task_id: str, attempt: int) -> None:
-        if self._expected.pop((task_id, attempt), None) is not None and self.hub is not None:
+        if (task_id, attempt) in self._expected and self.hub is not None:
+            self._expected.discard((task_id, attempt))
             self.hub.forget(task_id, attempt)
 
     def expected_s(self, provider: str, model: str, mode: str) -> float:
@@ -168,33 +179,16 @@ class Polling:
             return s.sim_latency_relax_s if mode == "relax" else s.sim_latency_fast_s
         return self.durations.expected_s(model, mode)
 
-    def schedule(
-        self, provider: str, model: str, mode: str, task_id: str = "", attempt: int = 0
-    ) -> PollSchedule:
+    def schedule(self, provider: str, model: str, mode: str, callback: bool = False) -> PollSchedule:
         return PollSchedule(
             self.expected_s(provider, model, mode),
             self.settings.upstream_poll_interval_s,
             self.settings.upstream_poll_max_interval_s,
             self.rng,
             asyncio.get_running_loop().time(),
-            woken=self._expected.get((task_id, attempt)),
+            callback=callback,
             safety_s=self.settings.callback_safety_poll_s,
         )
 
-    async def wait(
-        self, account_id: str, delay_s: float, cancelled: asyncio.Event, woken: asyncio.Event | None = None
-    ) -> None:
-        """Sleep ``delay_s``, cut short by a cancel request or a callback, then wait for the
-        account's turn."""
-        events = [cancelled] if woken is None else [cancelled, woken]
-        if delay_s > 0 and not any(e.is_set() for e in events):
-            waiters = [asyncio.ensure_future(e.wait()) for e in events]
-            try:
-                await asyncio.wait(waiters, timeout=delay_s, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for waiter in waiters:
-                    waiter.cancel()
-        if woken is not None:
-            woken.clear()  # one callback, one poll
-        if not cancelled.is_set():
-            await self.limiter.acquire(account_id)
+    def expects_callback(self, task_id: str, attempt: int) -> bool:
+        return (task_id, attempt) in self._expected

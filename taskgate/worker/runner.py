@@ -1,4 +1,5 @@
-"""The worker process: an arq worker running dispatched attempts, plus webhook delivery."""
+"""The worker process: an arq worker submitting dispatched attempts, the watcher holding them until
+they end (worker/watcher.py), plus webhook delivery."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from taskgate.settings import Settings
 from taskgate.store.connection import arq_redis_settings, close_sentinels
 from taskgate.webhooks.outbox import WebhookDispatcher
 from taskgate.worker.arq_worker import WakeWorker, job_deserializer, job_serializer
-from taskgate.worker.execution import TaskRunner
+from taskgate.worker.execution import WATCHED, TaskRunner
 
 log = structlog.get_logger(__name__)
 
@@ -28,20 +29,37 @@ PROVIDER_NAMES = ("sim", "goapi")
 
 
 async def run_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
-    """The arq job that dispatch enqueues (from Lua): run one attempt of one task."""
+    """The arq job that dispatch enqueues (from Lua): submit one attempt and hand it to the watcher."""
     runner: TaskRunner = ctx["runner"]
-    services: Services = ctx["services"]
     metrics: ProcessMetrics = ctx["metrics"]
     with structlog.contextvars.bound_contextvars(task_id=task_id, attempt=attempt):
         metrics.jobs_in_flight.inc()
         try:
             # nothing may come between the job's start and runner.run: a cancellation there would
-            # skip the hand-back; the attempt is observed once it has ended
+            # skip the hand-back; an attempt is observed once it has ended (by the watcher if watched)
             result = await runner.run(task_id, int(attempt))
         finally:
             metrics.jobs_in_flight.dec()
-        await _observe(observe_attempt(services.redis, services.keys, metrics, task_id, int(attempt), result))
+        if result != WATCHED:
+            await _observe(_observation(ctx, task_id, int(attempt), result))
         return result
+
+
+def _observation(ctx: dict[str, Any], task_id: str, attempt: int, result: str) -> Any:
+    services: Services = ctx["services"]
+    return observe_attempt(services.redis, services.keys, ctx["metrics"], task_id, attempt, result)
+
+
+def _observe_later(ctx: dict[str, Any]) -> Any:
+    """The watcher's hook: observe an attempt it settled, off its loop (a set keeps the task alive)."""
+    pending: set[asyncio.Task[None]] = set()
+
+    def on_ended(task_id: str, attempt: int, result: str) -> None:
+        task = asyncio.create_task(_observe(_observation(ctx, task_id, attempt, result)))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    return on_ended
 
 
 async def _observe(observation: Any) -> None:
@@ -62,9 +80,14 @@ def build_worker(
     metrics.max_jobs.set(settings.worker_max_jobs)
     health = AccountHealth(services.redis, services.scripts, services.keys, settings)
     runner = TaskRunner(services.tasks, services.accounts, providers, settings, health)
+    ctx = {"runner": runner, "services": services, "metrics": metrics}
+    runner.watcher.on_ended = _observe_later(ctx)
+    metrics.attempts_held.set_function(lambda: runner.watcher.inflight)
+    metrics.max_inflight.set(settings.worker_max_inflight)
     return WakeWorker(
         functions=[run_task],
         keys=services.keys,
+        room=runner.watcher.room,
         queue_name=services.keys.arq_queue(),
         redis_settings=arq_redis_settings(settings),
         job_serializer=job_serializer,
@@ -75,7 +98,7 @@ def build_worker(
         max_tries=1,  # a lost attempt is recovered by its lease, not by arq re-running the job
         poll_delay=settings.worker_poll_delay_s,
         handle_signals=False,
-        ctx={"runner": runner, "services": services, "metrics": metrics},
+        ctx=ctx,
         health_check_interval=60,
     )
 
@@ -98,7 +121,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event, *, probes: bool = 
             settings.probe_host,
             settings.worker_probe_port,
         )
-    log.info("worker_started", max_jobs=settings.worker_max_jobs)
+    log.info("worker_started", max_jobs=settings.worker_max_jobs, max_inflight=settings.worker_max_inflight)
     try:
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({main, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -160,17 +183,23 @@ async def _probe_loop(
 
 
 async def _shutdown(worker: WakeWorker, main: asyncio.Task[None], grace_s: float) -> None:
-    """Stop taking jobs, let running attempts finish for a grace period, then hand the rest back."""
+    """Stop taking jobs, let running and watched attempts finish for a grace period, then hand the
+    rest back: submitting jobs are cancelled (TaskRunner hands back), then the watcher's."""
     worker.allow_pick_jobs = False
+    runner: TaskRunner = worker.ctx["runner"]
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(_running_done(worker), grace_s)
+        await asyncio.wait_for(_running_done(worker, runner), grace_s)
     for task in list(worker.tasks.values()):
         task.cancel()  # TaskRunner hands the attempt back on cancellation
     await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+    handed = await runner.watcher.hand_back_all()
+    if handed:
+        log.info("watched_attempts_handed_back", count=handed)
     main.cancel()
     await asyncio.gather(main, return_exceptions=True)
 
 
-async def _running_done(worker: WakeWorker) -> None:
+async def _running_done(worker: WakeWorker, runner: TaskRunner) -> None:
     while any(not t.done() for t in worker.tasks.values()):
         await asyncio.sleep(0.05)
+    await runner.watcher.idle()

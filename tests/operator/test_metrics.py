@@ -70,6 +70,8 @@ async def test_cluster_and_process_metrics_match_driven_tasks(ops: OpsSystem) ->
     assert worker[("taskgate_task_run_seconds_count", (("mode", "fast"), ("model", "midjourney")))] == 1
     assert worker[("taskgate_worker_jobs_in_flight", ())] == 0
     assert worker[("taskgate_worker_max_jobs", ())] == ops.settings.worker_max_jobs
+    assert worker[("taskgate_worker_attempts_held", ())] == 0  # the watcher let go of both attempts
+    assert worker[("taskgate_worker_max_inflight", ())] == ops.settings.worker_max_inflight
     assert ("process_cpu_seconds_total", ()) in worker
 
     scheduler = await ops.scrape(ops.scheduler_url)

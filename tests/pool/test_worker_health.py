@@ -41,9 +41,22 @@ class ScriptedUpstream:
         return None
 
 
+class Runner:
+    """A TaskRunner whose ``run`` returns once its watcher has settled the attempt."""
+
+    def __init__(self, runner: TaskRunner) -> None:
+        self.runner, self.results = runner, {}
+        runner.watcher.on_ended = lambda task_id, attempt, result: self.results.update({task_id: result})
+
+    async def run(self, task_id: str, attempt: int) -> str:
+        assert await self.runner.run(task_id, attempt) == "watched"
+        await self.runner.watcher.idle()
+        return self.results[task_id]
+
+
 def runner_for(redis, settings, health, upstream):
     services = assemble(settings, redis)
-    return TaskRunner(services.tasks, services.accounts, {"sim": upstream}, settings, health)
+    return Runner(TaskRunner(services.tasks, services.accounts, {"sim": upstream}, settings, health))
 
 
 async def test_a_ban_mid_flight_moves_the_task_and_charges_once(redis, scripts, keys, settings, health):

@@ -110,3 +110,19 @@ async def test_callback_route_checks_the_attempt_secret(cb_settings: Settings, r
         hub.forget("task-1", 2)
         await runner.cleanup()
         await services.close()
+
+
+async def test_an_idle_subscription_outlives_the_socket_timeout(cb_settings: Settings, redis: Any):
+    """No callback for longer than the socket timeout: the subscription stays (a dropped one
+    would lose the callbacks published while it is re-made)."""
+    services = await build_services(cb_settings.model_copy(update={"redis_socket_timeout_s": 0.5}))
+    hub = CallbackHub(services.redis, services.keys)
+    woken = await hub.register("task-1", 1)
+    try:
+        await asyncio.sleep(1.5)
+        await services.redis.publish(services.keys.upstream_callbacks(), callbacks.wake_message("task-1", 1))
+        await asyncio.wait_for(woken.wait(), 5)
+        assert hub.subscriptions == 1
+    finally:
+        hub.forget("task-1", 1)
+        await services.close()
