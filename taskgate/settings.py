@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     lease_ms: int = 30_000  # a slot lease lives this long unless the worker renews it
     renew_interval_s: float = 5.0
     dispatch_batch: int = 64  # most dispatches one script call may make
+    # back-pressure: no dispatch while this many dispatched jobs wait for a worker (0 = no bound);
+    # about lease time x a conservative start rate (30 s x ~70 jobs/s)
+    dispatch_max_queued: int = Field(2000, ge=0)
     relax_share: float = 0.10  # S3: relax floor while relax work waits
     relax_max_wait_ms: int = 600_000  # S3: no relax task waits longer while capacity exists
     plan_weights: dict[str, int] = Field(

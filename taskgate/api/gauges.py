@@ -29,11 +29,13 @@ class SnapshotCollector(Collector):
         pipe.zcard(k.leases())
         pipe.zcard(k.relax_waiting())
         pipe.hget(k.sched(), "dispatched")
+        pipe.llen(k.worker_jobs())
         values = await pipe.execute()
         snap = {f"ready_flows:{lane}": float(v) for lane, v in zip(LANES_BY_PRIORITY, values, strict=False)}
         snap["running"] = float(values[3])
         snap["relax_waiting"] = float(values[4])
         snap["dispatched_total"] = float(values[5] or 0)
+        snap["worker_queued"] = float(values[6])
         self.snapshot = snap
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -45,6 +47,11 @@ class SnapshotCollector(Collector):
         yield ready
         yield GaugeMetricFamily(
             "taskgate_running_tasks", "Tasks holding a slot lease", value=self.snapshot.get("running", 0.0)
+        )
+        yield GaugeMetricFamily(
+            "taskgate_worker_queued_jobs",
+            "Dispatched jobs waiting for a worker to start them (workers scale on it)",
+            value=self.snapshot.get("worker_queued", 0.0),
         )
         yield GaugeMetricFamily(
             "taskgate_relax_waiting_tasks",

@@ -64,7 +64,7 @@ class ProcessMetrics:
         )
         self.reaper_recoveries = Counter(
             "taskgate_reaper_recoveries",
-            "Expired leases recovered: retried or failed",
+            "Expired leases: retried, failed, or queued (job not yet started: lease extended)",
             ["result"],
             registry=r,
         )

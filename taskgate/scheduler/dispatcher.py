@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from taskgate.settings import Settings
 from taskgate.store import script_api
-from taskgate.store.keys import ARQ_JOB_KEY_PREFIX, Keys
+from taskgate.store.keys import ARQ_IN_PROGRESS_KEY_PREFIX, ARQ_JOB_KEY_PREFIX, Keys
 from taskgate.store.scripts import Scripts
 
 log = structlog.get_logger(__name__)
@@ -42,14 +42,26 @@ class Dispatcher:
             job_prefix=ARQ_JOB_KEY_PREFIX,
             job_ttl_ms=s.job_timeout_s * 1000 + JOB_TTL_EXTRA_MS,
             max_wait_ms=s.pending_max_wait_ms,
+            max_queued=s.dispatch_max_queued,
         )
         return [Dispatch(d.task_id, d.attempt, d.account_id) for d in dispatched]
 
     async def reap(self, limit: int = 500, *, now_ms: int | None = None) -> list[tuple[str, str]]:
-        """Return expired leases: their tasks are retried (pending) or failed for good."""
+        """Return expired leases: their tasks are retried (pending) or failed for good; an attempt
+        whose job no worker has started yet keeps its place (queued, lease extended)."""
         reaped = await script_api.reap_leases(
-            self.scripts, self.keys, now=now_ms, limit=limit, max_attempts=self.settings.max_attempts
+            self.scripts,
+            self.keys,
+            now=now_ms,
+            limit=limit,
+            max_attempts=self.settings.max_attempts,
+            lease_ms=self.settings.lease_ms,
+            job_prefix=ARQ_JOB_KEY_PREFIX,
+            progress_prefix=ARQ_IN_PROGRESS_KEY_PREFIX,
         )
         for task_id, status in reaped:
-            log.warning("lease_expired", task_id=task_id, status=status)
+            if status == "queued":
+                log.info("lease_extended_job_not_started", task_id=task_id)
+            else:
+                log.warning("lease_expired", task_id=task_id, status=status)
         return reaped

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from arq.constants import job_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix
 
 # arq's own job key prefix (arq.constants); dispatch writes arq jobs atomically from Lua.
 ARQ_JOB_KEY_PREFIX: str = job_key_prefix
+# arq's in-progress key prefix: a worker sets it as it starts a job (the reaper reads it).
+ARQ_IN_PROGRESS_KEY_PREFIX: str = in_progress_key_prefix
 
 # A flow is the FIFO of one user's waiting tasks that share lane, pool, model and pin:
 # "<lane>|<pool>|<user>|<model>|<bot>"; bot is "" when the task is not pinned to an account.

@@ -280,11 +280,23 @@ async def dispatch_tasks(
     job_prefix: str,
     job_ttl_ms: int,
     max_wait_ms: int,
+    max_queued: int = 0,
 ) -> list[DispatchedTask]:
     r = await s.call(
         "dispatch_tasks",
         keys=[k.sched(), k.arq_queue(), k.worker_jobs()],
-        args=[k.base, _now(now), max_n, lease_ms, relax_pm, relax_wait, job_prefix, job_ttl_ms, max_wait_ms],
+        args=[
+            k.base,
+            _now(now),
+            max_n,
+            lease_ms,
+            relax_pm,
+            relax_wait,
+            job_prefix,
+            job_ttl_ms,
+            max_wait_ms,
+            max_queued,
+        ],
     )
     flat = r[2:]
     return [DispatchedTask(flat[i], int(flat[i + 1]), flat[i + 2]) for i in range(0, len(flat), 3)]
@@ -300,10 +312,23 @@ async def read_pending(s: Scripts, k: Keys, *, now: int | None = None) -> str:
 
 @typed("reap_leases")
 async def reap_leases(
-    s: Scripts, k: Keys, *, now: int | None = None, limit: int, max_attempts: int
+    s: Scripts,
+    k: Keys,
+    *,
+    now: int | None = None,
+    limit: int,
+    max_attempts: int,
+    lease_ms: int,
+    job_prefix: str,
+    progress_prefix: str,
 ) -> list[tuple[str, str]]:
-    """(task_id, status) per reaped lease: pending = retried, failed = given up."""
-    r = await s.call("reap_leases", keys=[k.leases()], args=[k.base, _now(now), limit, max_attempts])
+    """(task_id, status) per expired lease: pending = retried, failed = given up, queued = its job
+    still waits for a worker (lease extended, attempt kept)."""
+    r = await s.call(
+        "reap_leases",
+        keys=[k.leases(), k.arq_queue()],
+        args=[k.base, _now(now), limit, max_attempts, lease_ms, job_prefix, progress_prefix],
+    )
     flat = r[2:]
     return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 

@@ -16,6 +16,10 @@ from taskgate.store.scripts import IDEMPOTENT, Scripts
 from tests.redis_server import RedisServer, free_port
 
 
+def REAP_ARGS(keys, limit):  # noqa: N802 - the reaper's ARGV, as its header lists them
+    return [keys.base, "", limit, 3, 30_000, "arq:job:", "arq:in-progress:"]
+
+
 @pytest.fixture
 async def user(services):
     return await services.users.create("developer", wallets={"mj_quota": 1000})
@@ -29,7 +33,7 @@ async def test_a_script_call_retries_until_redis_is_back(keys):
     client = Redis.from_url(server.url, socket_connect_timeout=0.5)
     scripts = Scripts(client, retry_s=20)
     try:  # Redis is not there yet: the call must wait for it, not fail
-        reap = scripts.call("reap_leases", keys=[keys.leases()], args=[keys.base, "", 10, 3])
+        reap = scripts.call("reap_leases", keys=[keys.leases(), keys.arq_queue()], args=REAP_ARGS(keys, 10))
         call = asyncio.create_task(reap)
         await asyncio.sleep(1.0)
         assert not call.done()
@@ -45,7 +49,7 @@ async def test_a_script_call_gives_up_after_its_budget_with_503(keys):
     try:
         with pytest.raises(RedisUnavailable) as info:
             await Scripts(client, retry_s=0.5).call(
-                "reap_leases", keys=[keys.leases()], args=[keys.base, "", 1, 3]
+                "reap_leases", keys=[keys.leases(), keys.arq_queue()], args=REAP_ARGS(keys, 1)
             )
         assert info.value.status == 503
     finally:

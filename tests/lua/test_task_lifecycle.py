@@ -10,6 +10,7 @@ import pytest
 
 from taskgate.errors import AlreadyFinal, NotFound, StaleAttempt
 from taskgate.scheduler.dispatcher import Dispatcher
+from taskgate.store.keys import ARQ_IN_PROGRESS_KEY_PREFIX
 from tests.factories import enqueue, make_account, make_user, task_fields, wallet
 
 T0 = 1_800_000_000_000
@@ -39,6 +40,11 @@ async def one_dispatched(redis, scripts, keys, settings, *, price=14, wallets=No
     task_id = await enqueue(scripts, keys, user, price=price)
     [d] = await Dispatcher(redis, scripts, keys, settings).dispatch()
     return user, task_id, d
+
+
+async def job_started(redis, keys, task_id, attempt):
+    """What arq does as a worker starts the attempt's job: a lost lease after this is a lost attempt."""
+    await redis.set(ARQ_IN_PROGRESS_KEY_PREFIX + keys.arq_job_id(task_id, attempt), "1")
 
 
 async def test_completed_charges_once_and_releases(redis, scripts, keys, settings):
@@ -135,6 +141,7 @@ async def test_b5_bonus_for_successful_fast_imagine(redis, scripts, keys, settin
 
 async def test_lease_expiry_requeues_and_old_worker_is_fenced(redis, scripts, keys, settings):
     user, task_id, first = await one_dispatched(redis, scripts, keys, settings)
+    await job_started(redis, keys, task_id, 1)
     d = Dispatcher(redis, scripts, keys, settings)
     assert await d.reap(now_ms=T0 * 2) == [(task_id, "pending")]
     assert await redis.zcard(keys.user_leases(user)) == 0
@@ -164,6 +171,7 @@ async def test_lease_expiry_resumes_upstream_job_on_same_account(redis, scripts,
 
 async def test_reap_gives_up_after_max_attempts(redis, scripts, keys, settings):
     user, task_id, _ = await one_dispatched(redis, scripts, keys, settings)
+    await job_started(redis, keys, task_id, 1)
     d = Dispatcher(redis, scripts, keys, settings.model_copy(update={"max_attempts": 1}))
     assert await d.reap(now_ms=T0 * 2) == [(task_id, "failed")]
     t = await task_fields(redis, keys, task_id)

@@ -103,13 +103,15 @@ async def test_every_metric_used_by_alerts_grafana_and_keda_is_exposed(ops: OpsS
     assert used - exposed == set(), "metrics used in deploy/ but not exposed"
 
 
-def test_keda_scales_on_pending_plus_running_per_max_jobs() -> None:
+def test_keda_scales_on_what_bounds_a_worker_start_queue_per_max_jobs_and_running_per_max_inflight() -> None:
     docs = k8s_docs()
     config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
-    [trigger] = next(d for d in docs if d["kind"] == "ScaledObject")["spec"]["triggers"]
-    query = trigger["metadata"]["query"]
-    assert "taskgate_pending_tasks" in query and "taskgate_running_tasks" in query and "flows" not in query
-    assert trigger["metadata"]["threshold"] == config["TASKGATE_WORKER_MAX_JOBS"]
+    triggers = next(d for d in docs if d["kind"] == "ScaledObject")["spec"]["triggers"]
+    by_query = {t["metadata"]["query"]: t["metadata"]["threshold"] for t in triggers}
+    assert by_query == {
+        "max(taskgate_worker_queued_jobs)": config["TASKGATE_WORKER_MAX_JOBS"],
+        "max(taskgate_running_tasks)": config["TASKGATE_WORKER_MAX_INFLIGHT"],
+    }
 
 
 def test_pods_are_restricted_probed_budgeted_and_share_one_image_tag() -> None:

@@ -54,7 +54,8 @@ async def fake_worker(scripts, keys, d, user, obs: Observed, rng: random.Random)
 async def replica(redis_url, keys, settings, owner, obs, stop, rng) -> None:
     client = Redis.from_url(redis_url)
     scripts = Scripts(client)
-    d = Dispatcher(client, scripts, keys, settings)
+    # the fake workers take dispatches from the reply, not the job list: no back-pressure bound
+    d = Dispatcher(client, scripts, keys, settings.model_copy(update={"dispatch_max_queued": 0}))
     workers = set()
     try:
         while not stop.is_set():

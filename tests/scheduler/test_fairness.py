@@ -19,7 +19,8 @@ T0 = 1_800_000_000_000  # a fixed clock (ms) for the tests that move time
 
 
 def dispatcher(redis, scripts, keys, settings, **changes):
-    return Dispatcher(redis, scripts, keys, settings.model_copy(update=changes))
+    # no worker takes the jobs here: no back-pressure bound on jobs waiting for a worker
+    return Dispatcher(redis, scripts, keys, settings.model_copy(update={"dispatch_max_queued": 0, **changes}))
 
 
 async def users(redis, scripts, keys, n, **fields):

@@ -12,6 +12,8 @@
 -- ARGV[8] job_ttl_ms   lifetime of the arq job key
 -- ARGV[9] max_wait_ms  a task no account can serve (now or after a running cooldown) fails after
 --                      waiting this long (S10); due deadlines are re-examined first
+-- ARGV[10] max_queued  back-pressure: no dispatch while this many dispatched jobs wait in
+--                      worker_jobs, not yet taken by a worker (0 = no bound)
 -- Returns: {0, n, task_id_1, attempt_1, account_1, ...}
 -- Errors: none (a task that cannot be dispatched stays queued with a wait reason: its flow is
 --         parked, or the task alone is set aside when its own exclusions stop it)
@@ -29,7 +31,7 @@ local sched, arq_queue, worker_jobs = KEYS[1], KEYS[2], KEYS[3]
 local base, max_n, lease_ms = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4])
 local relax_pm, relax_wait = tonumber(ARGV[5]), tonumber(ARGV[6])
 local job_prefix, job_ttl = ARGV[7], tonumber(ARGV[8])
-local max_wait = tonumber(ARGV[9])
+local max_wait, max_queued = tonumber(ARGV[9]), tonumber(ARGV[10])
 local now = clock_ms(ARGV[2])
 local CREDIT_FULL = 1000
 
@@ -137,7 +139,10 @@ for _, task_id in ipairs(redis.call('ZRANGEBYSCORE', base .. ':pending_deadlines
   end
 end
 
-local out, n, budget = {0, 0}, 0, max_n * 4 + 16
+-- Back-pressure: dispatch no faster than the workers take jobs; the rest waits as pending (no slot
+-- held, no lease running), where fairness still orders it.
+if max_queued > 0 then max_n = math.min(max_n, max_queued - redis.call('LLEN', worker_jobs)) end
+local out, n, budget = {0, 0}, 0, math.max(max_n, 0) * 4 + 16
 local credit = num(redis.call('HGET', sched, 'relax_credit'), 0)
 local vtimes, users = {}, {}
 while n < max_n and budget > 0 do

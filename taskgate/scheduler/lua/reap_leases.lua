@@ -1,13 +1,19 @@
 -- reap_leases.lua: return the slots of attempts whose lease expired, and retry or fail their tasks.
 -- KEYS[1] leases       global lease index (task id -> deadline)
+-- KEYS[2] arq_queue    arq's queue zset
 -- ARGV[1] base         Keys.base
 -- ARGV[2] now          clock override in ms ("" = Redis TIME)
 -- ARGV[3] limit        most leases handled in this call
 -- ARGV[4] max_attempts attempts after which a lost lease fails the task
--- Returns: {0, n, task_id_1, status_1, ...} (status: pending = retried, failed = given up)
+-- ARGV[5] lease_ms     new lease of an attempt whose job no worker has started yet
+-- ARGV[6] job_prefix   arq job key prefix ("arq:job:")
+-- ARGV[7] progress_prefix arq in-progress key prefix ("arq:in-progress:"), set when a worker starts a job
+-- Returns: {0, n, task_id_1, status_1, ...} (status: pending = retried, failed = given up,
+--          queued = its job still waits for a worker: the lease is extended, the attempt kept)
 -- Errors: none
 
 --- @include "store/lua/lib/common.lua"
+--- @include "store/lua/lib/keys.lua"
 --- @include "scheduler/lua/lib/flows.lua"
 --- @include "pool/lua/lib/avail.lua"
 --- @include "scheduler/lua/lib/leases.lua"
@@ -15,16 +21,29 @@
 --- @include "webhooks/lua/lib/outbox.lua"
 --- @include "tasks/lua/lib/settle.lua"
 
-local leases = KEYS[1]
+local leases, arq_queue = KEYS[1], KEYS[2]
 local base, limit, max_attempts = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4])
+local lease_ms, job_prefix, progress_prefix = tonumber(ARGV[5]), ARGV[6], ARGV[7]
 local now = clock_ms(ARGV[2])
+
+-- The attempt's arq job is still in the queue and no worker has started it (arq sets the
+-- in-progress key when it does; nothing was submitted upstream): busy workers, not a lost attempt.
+local function unstarted(task_id, t)
+  if (t.upstream_id or '') ~= '' then return false end
+  local job_id = K.arq_job_id(base, task_id, t.attempt)
+  return redis.call('ZSCORE', arq_queue, job_id) ~= false and redis.call('EXISTS', job_prefix .. job_id) == 1
+    and redis.call('EXISTS', progress_prefix .. job_id) == 0
+end
 
 local out = {0, 0}
 for _, task_id in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, limit)) do
   local task_key = base .. ':task:' .. task_id
   local t = hash_map(task_key)
   local status = 'gone'
-  if t.status == 'processing' then
+  if t.status == 'processing' and unstarted(task_id, t) then
+    extend_slots(base, task_id, t, now + lease_ms)  -- the job keeps its place and its attempt
+    status = 'queued'
+  elseif t.status == 'processing' then
     release_slots(base, task_id, t, now)
     if num(t.attempt, 0) < max_attempts then
       -- an upstream job already submitted is resumed by its id on the same account (§8)

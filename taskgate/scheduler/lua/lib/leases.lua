@@ -9,6 +9,15 @@ local function hold_slots(base, task_id, t, account, deadline)
   redis.call('ZADD', base .. ':account_mode_leases:' .. account .. ':' .. t.lane, deadline, task_id)
 end
 
+-- Move the deadline of every slot a task holds (they exist: XX) and of its lease.
+local function extend_slots(base, task_id, t, deadline)
+  redis.call('ZADD', base .. ':leases', 'XX', deadline, task_id)
+  if t.pool == 'ppu' then redis.call('ZADD', base .. ':user_leases:' .. t.user, 'XX', deadline, task_id) end
+  redis.call('ZADD', base .. ':account_leases:' .. t.account, 'XX', deadline, task_id)
+  redis.call('ZADD', base .. ':account_mode_leases:' .. t.account .. ':' .. t.lane, 'XX', deadline, task_id)
+  redis.call('HSET', base .. ':task:' .. task_id, 'lease_deadline', deadline)
+end
+
 -- Release every slot a task holds; idempotent. Wakes the flows that the freed slots unblock.
 local function release_slots(base, task_id, t, now)
   redis.call('ZREM', base .. ':leases', task_id)
