@@ -138,7 +138,13 @@ class Scenario:
         self.scripts = Scripts(self.redis)
 
     def settings(self) -> Settings:
-        return Settings(redis_url=self.url, key_prefix=self.keys.prefix, dispatch_batch=self.config.batch)
+        # the scheduler alone: no worker takes the jobs, so no back-pressure bound on them
+        return Settings(
+            redis_url=self.url,
+            key_prefix=self.keys.prefix,
+            dispatch_batch=self.config.batch,
+            dispatch_max_queued=0,
+        )
 
     async def run(self) -> dict[str, Any]:
         out: dict[str, Any] = {"users": self.n_users, "tasks": self.config.tasks}
