@@ -149,13 +149,13 @@ class Driver:
     running: dict[str, int] = field(default_factory=dict)  # user label -> PPU tasks processing now
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
-    async def submit_all(self, workload: dict[str, list[PlannedTask]], rng: random.Random) -> None:
+    async def submit_all(self, workload: dict[str, list[PlannedTask]]) -> None:
         by_label = {u.persona.label: u for u in self.users}
         await asyncio.gather(
-            *(self._submit_user(by_label[label], tasks, rng) for label, tasks in workload.items())
+            *(self._submit_user(by_label[label], tasks) for label, tasks in workload.items())
         )
 
-    async def _submit_user(self, user: Seeded, tasks: list[PlannedTask], rng: random.Random) -> None:
+    async def _submit_user(self, user: Seeded, tasks: list[PlannedTask]) -> None:
         run = self.runs[user.persona.label]
         for planned in tasks:
             if planned.after_earlier_final:
@@ -176,7 +176,7 @@ class Driver:
                     self.problems.append(
                         f"{run.label}: POST /api/v1/task answered {status}: {body.get('message')}"
                     )
-            await asyncio.sleep(rng.uniform(0, 0.02))
+            await asyncio.sleep(planned.pause_s)
 
     async def _until_final(self, label: str) -> None:
         while any(s not in FINAL for t, s in (await self.statuses()).items() if self.accepted[t] == label):
@@ -275,14 +275,13 @@ async def drive(
     workload: dict[str, list[PlannedTask]],
     opts: DemoOptions,
     console: Console,
-    rng: random.Random,
 ) -> list[dict[str, str]]:
     board = report.ProgressBoard(console, list(driver.runs.values()))
     done = asyncio.Event()
     sampler = asyncio.create_task(driver.sample(done))
     deadline = time.monotonic() + opts.timeout_s
     with board.progress:
-        submitting = asyncio.create_task(driver.submit_all(workload, rng))
+        submitting = asyncio.create_task(driver.submit_all(workload))
         try:
             stuck = await wait_until_final(driver, board, submitting, deadline)
         finally:
@@ -404,7 +403,7 @@ async def _run_with(
     async with aiohttp.ClientSession() as session:
         api = Api(session, f"http://127.0.0.1:{settings.api_port}")
         driver = Driver(services, api, users, accounts, runs)
-        stuck = await drive(driver, workload, opts, console, rng)
+        stuck = await drive(driver, workload, opts, console)
         elapsed = time.monotonic() - started
         await driver.collect()
     data = report.DemoData(

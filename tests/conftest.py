@@ -1,4 +1,5 @@
-"""Shared fixtures: one throwaway redis-server per test session; a fresh key prefix per test."""
+"""Shared fixtures: one throwaway redis-server per test session (per xdist worker: each is a session of
+its own); a fresh key prefix per test; the whole system in the test process (``tests/system.py``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from redis.asyncio import Redis
 from taskgate.settings import Settings
 from taskgate.store.keys import Keys
 from taskgate.store.scripts import Scripts
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, free_port
+from tests.system import OpsSystem, System, running_system, tuned
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +66,26 @@ async def redis(redis_url: str, keys: Keys) -> AsyncIterator[Redis]:
 @pytest.fixture
 async def scripts(redis: Redis) -> Scripts:
     return Scripts(redis)
+
+
+@pytest.fixture
+def system_settings(settings: Settings) -> Settings:
+    return tuned(settings)
+
+
+@pytest.fixture
+async def system(system_settings: Settings) -> AsyncIterator[System]:
+    async with running_system(system_settings) as running:
+        yield running
+
+
+@pytest.fixture
+def ops_settings(settings: Settings) -> Settings:
+    return tuned(settings, worker_probe_port=free_port(), scheduler_probe_port=free_port())
+
+
+@pytest.fixture
+async def ops(ops_settings: Settings) -> AsyncIterator[OpsSystem]:
+    async with running_system(ops_settings, probes=True, kind=OpsSystem) as running:
+        assert isinstance(running, OpsSystem)
+        yield running
