@@ -327,8 +327,12 @@ def demo_log_level(settings: Settings) -> str:
 
 
 @contextlib.asynccontextmanager
-async def running_system(settings: Settings) -> AsyncIterator[tuple[Settings, str]]:
-    """``taskgate dev`` in this process; yields the settings it runs with and where Redis is."""
+async def running_system(
+    settings: Settings, *, keep_data: bool = True
+) -> AsyncIterator[tuple[Settings, str]]:
+    """``taskgate dev`` in this process; yields the settings it runs with and where Redis is.
+    Without ``keep_data`` the key prefix is deleted once dev has stopped (before, its scheduler
+    could write a key again after the deletion)."""
     from taskgate.devserver import PrivateRedis, run_dev, safe_url
 
     async with PrivateRedis(settings) as redis:
@@ -347,11 +351,21 @@ async def running_system(settings: Settings) -> AsyncIterator[tuple[Settings, st
         finally:
             stop.set()
             await dev
+            if not keep_data:
+                await delete_prefix(settings)
 
 
-async def delete_prefix(services: Services) -> None:
-    async for key in services.redis.scan_iter(match=services.keys.pattern(), count=1000):
-        await services.redis.delete(key)
+async def delete_prefix(settings: Settings) -> None:
+    from taskgate.store.connection import close_sentinels, redis_client
+    from taskgate.store.keys import Keys
+
+    redis = redis_client(settings)
+    try:
+        async for key in redis.scan_iter(match=Keys(settings.key_prefix).pattern(), count=1000):
+            await redis.delete(key)
+    finally:
+        await redis.aclose()
+        await close_sentinels(redis)
 
 
 async def run_demo(base: Settings, opts: DemoOptions, console: Console) -> dict[str, Any]:
@@ -364,7 +378,7 @@ async def run_demo(base: Settings, opts: DemoOptions, console: Console) -> dict[
     ).model_copy(update={"sim_seed": opts.seed})  # the simulator's jitter repeats with --seed too
     from taskgate.services import build_services
 
-    async with running_system(wanted) as (settings, redis_note):
+    async with running_system(wanted, keep_data=opts.keep_data) as (settings, redis_note):
         console.print(
             f"taskgate dev: API http://127.0.0.1:{api_port}, simulator :{sim_port}, "
             f"Redis {redis_note}, key prefix {prefix}"
@@ -373,8 +387,6 @@ async def run_demo(base: Settings, opts: DemoOptions, console: Console) -> dict[
         try:
             return await _run_with(services, settings, opts, console, rng, redis_note)
         finally:
-            if not opts.keep_data:
-                await delete_prefix(services)
             await services.close()
 
 
