@@ -4,6 +4,7 @@ its own); a fresh key prefix per test; the whole system in the test process (``t
 from __future__ import annotations
 
 import os
+import resource
 from collections.abc import AsyncIterator, Iterator
 from uuid import uuid4
 
@@ -89,3 +90,30 @@ async def ops(ops_settings: Settings) -> AsyncIterator[OpsSystem]:
     async with running_system(ops_settings, probes=True, kind=OpsSystem) as running:
         assert isinstance(running, OpsSystem)
         yield running
+
+
+# --- TASKGATE_TEST_CPU=1: the tests that cost the most CPU (this process + reaped children) ---------
+_CPU: list[tuple[float, str]] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+    if not os.environ.get("TASKGATE_TEST_CPU"):
+        return (yield)
+    before = _cpu_s()
+    try:
+        return (yield)
+    finally:
+        _CPU.append((_cpu_s() - before, item.nodeid))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _CPU:
+        terminalreporter.write_sep("=", f"CPU seconds: {sum(c for c, _ in _CPU):.1f} in all; the most")
+        for cpu, nodeid in sorted(_CPU, reverse=True)[:30]:
+            terminalreporter.write_line(f"{cpu:7.2f}s cpu  {nodeid}")
+
+
+def _cpu_s() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
