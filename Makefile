@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 # pytest-xdist workers for `make test`: more than the 2 cores pays, as most tests wait on timers,
 # sockets and child processes rather than compute; each worker has its own throwaway redis-server.
-# TEST_WORKERS=0 runs everything in one process. Heavy groups (chaos lanes, the Sentinel set, the
-# demo) stay on one worker each (xdist_group marks, --dist loadgroup).
+# TEST_WORKERS=0 runs everything in one process. --dist loadscope keeps a module (a class) on one
+# worker: one Sentinel set, one demo run; the chaos scenarios are two classes, so two at a time.
+# Modules with a `slow` test are collected first (tests/conftest.py), so the longest start first.
 TEST_WORKERS ?= 4
 
 .PHONY: demo test lint bench clean venv ensure-redis ensure-chromium ensure-promtool
@@ -55,7 +56,7 @@ demo: $(STAMP) ensure-redis
 	$(VENV)/bin/taskgate demo
 
 test: $(STAMP) ensure-redis ensure-chromium ensure-promtool
-	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
 
 # ruff (rules), ruff format (layout) and mypy strict; CI (.ci/run) runs this before the tests
 lint: $(STAMP)

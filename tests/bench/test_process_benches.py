@@ -10,6 +10,8 @@ import pytest
 
 from taskgate.cli import main
 
+pytestmark = pytest.mark.slow  # each starts the benchmark's processes
+
 
 def _bench(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
     with pytest.raises(SystemExit) as exit_info:

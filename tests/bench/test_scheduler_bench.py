@@ -15,8 +15,6 @@ from rich.console import Console
 from taskgate.bench import report
 from taskgate.cli import main
 
-pytestmark = pytest.mark.xdist_group("scheduler_bench")  # under xdist: one worker runs the shared bench
-
 SCENARIO_KEYS = {
     "users",
     "tasks",

@@ -10,6 +10,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -266,6 +267,7 @@ class MoneyMachine(RuleBasedStateMachine):
                 assert all(m.bal[u]["frozen"] == 0 for u in UNITS)
 
 
+@pytest.mark.slow
 def test_money_model(redis_url: str) -> None:
     MoneyMachine.redis_url = redis_url
     run = MoneyMachine.TestCase()

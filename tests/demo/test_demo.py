@@ -13,7 +13,7 @@ from redis import Redis
 from taskgate import demo
 from tests.redis_server import free_port
 
-pytestmark = pytest.mark.xdist_group("demo")  # under xdist: one worker, one demo run for the module
+pytestmark = pytest.mark.slow  # the whole demo, once for the module
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

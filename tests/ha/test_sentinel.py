@@ -25,7 +25,6 @@ from tests.system import System, running_system
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.xdist_group("sentinel"),  # under xdist: one worker, one Sentinel set for the module
     # connections cut by a killed master are garbage-collected wherever the GC runs
     pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning"),
 ]

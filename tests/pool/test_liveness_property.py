@@ -269,6 +269,7 @@ async def scenario(redis_url: str, modes: list[str], caps: list[int], ops: list[
         await redis.aclose()
 
 
+@pytest.mark.slow
 @settings(
     max_examples=examples(30),  # TASKGATE_PROPERTY_SCALE multiplies them for a long run
     deadline=None,
