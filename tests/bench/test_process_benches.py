@@ -45,7 +45,9 @@ def test_pipeline_bench_json_shape(redis_url: str, capsys: pytest.CaptureFixture
 def test_inflight_bench_json_shape(
     redis_url: str, capsys: pytest.CaptureFixture[str], callbacks: bool
 ) -> None:
-    duration = "10" if callbacks else "4"  # the probes run before the window, all in flight
+    # every task must still be upstream when the 1 s window opens (with callbacks, after the probes
+    # have run): long, so a loaded machine cannot end them first; the window ends the run, not they
+    duration = "30" if callbacks else "15"
     argv = ["--tasks", "10", "--duration", duration, "--window", "1", "--redis-url", redis_url]
     r = _bench(capsys, "inflight", *argv, *(["--callbacks"] if callbacks else []))
     assert r["benchmark"] == "inflight" and r["tasks"] == 10 and r["held"] >= 10
