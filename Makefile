@@ -7,9 +7,9 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 # pytest-xdist workers for `make test`: more than the 2 cores pays, as most tests wait on timers,
 # sockets and child processes rather than compute; each worker has its own throwaway redis-server.
-# TEST_WORKERS=0 runs everything in one process. --dist loadscope keeps a module (a class) on one
-# worker: one Sentinel set, one demo run; the chaos scenarios are two classes, so two at a time.
-# Modules with a `slow` test are collected first (tests/conftest.py), so the longest start first.
+# TEST_WORKERS=0 runs everything in one process. Tests are scheduled one by one, except a module
+# with a big module-scoped set-up and the two chaos lanes (tests/scheduling.py, via --dist
+# loadscope); modules with a `slow` test are collected first (tests/conftest.py), so they start first.
 TEST_WORKERS ?= 4
 
 .PHONY: demo test lint bench clean venv ensure-redis ensure-chromium ensure-promtool

@@ -15,12 +15,19 @@ from taskgate.settings import Settings
 from taskgate.store.keys import Keys
 from taskgate.store.scripts import Scripts
 from tests.redis_server import RedisServer, free_port
+from tests.scheduling import make_scheduler
 from tests.system import OpsSystem, System, running_system, tuned
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``--dist loadscope`` with the scopes of ``tests/scheduling.py``; other modes as xdist has them."""
+    return make_scheduler(config, log) if config.getvalue("dist") == "loadscope" else None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Modules with a test marked ``slow`` first, in their order; the rest after, in theirs. Under
-    xdist (`make test`: ``--dist loadscope --no-loadscope-reorder``) the longest scopes then start
+    xdist (`make test`: ``--no-loadscope-reorder`` keeps this order) the longest tests then start
     at once rather than last, where they would make the run's tail."""
     slow = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow)
