@@ -149,13 +149,13 @@ class Driver:
     running: dict[str, int] = field(default_factory=dict)  # user label -> PPU tasks processing now
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
-    async def submit_all(self, workload: dict[str, list[PlannedTask]], rng: random.Random) -> None:
+    async def submit_all(self, workload: dict[str, list[PlannedTask]]) -> None:
         by_label = {u.persona.label: u for u in self.users}
         await asyncio.gather(
-            *(self._submit_user(by_label[label], tasks, rng) for label, tasks in workload.items())
+            *(self._submit_user(by_label[label], tasks) for label, tasks in workload.items())
         )
 
-    async def _submit_user(self, user: Seeded, tasks: list[PlannedTask], rng: random.Random) -> None:
+    async def _submit_user(self, user: Seeded, tasks: list[PlannedTask]) -> None:
         run = self.runs[user.persona.label]
         for planned in tasks:
             if planned.after_earlier_final:
@@ -176,7 +176,7 @@ class Driver:
                     self.problems.append(
                         f"{run.label}: POST /api/v1/task answered {status}: {body.get('message')}"
                     )
-            await asyncio.sleep(rng.uniform(0, 0.02))
+            await asyncio.sleep(planned.pause_s)
 
     async def _until_final(self, label: str) -> None:
         while any(s not in FINAL for t, s in (await self.statuses()).items() if self.accepted[t] == label):
@@ -275,14 +275,13 @@ async def drive(
     workload: dict[str, list[PlannedTask]],
     opts: DemoOptions,
     console: Console,
-    rng: random.Random,
 ) -> list[dict[str, str]]:
     board = report.ProgressBoard(console, list(driver.runs.values()))
     done = asyncio.Event()
     sampler = asyncio.create_task(driver.sample(done))
     deadline = time.monotonic() + opts.timeout_s
     with board.progress:
-        submitting = asyncio.create_task(driver.submit_all(workload, rng))
+        submitting = asyncio.create_task(driver.submit_all(workload))
         try:
             stuck = await wait_until_final(driver, board, submitting, deadline)
         finally:
@@ -328,8 +327,12 @@ def demo_log_level(settings: Settings) -> str:
 
 
 @contextlib.asynccontextmanager
-async def running_system(settings: Settings) -> AsyncIterator[tuple[Settings, str]]:
-    """``taskgate dev`` in this process; yields the settings it runs with and where Redis is."""
+async def running_system(
+    settings: Settings, *, keep_data: bool = True
+) -> AsyncIterator[tuple[Settings, str]]:
+    """``taskgate dev`` in this process; yields the settings it runs with and where Redis is.
+    Without ``keep_data`` the key prefix is deleted once dev has stopped (before, its scheduler
+    could write a key again after the deletion)."""
     from taskgate.devserver import PrivateRedis, run_dev, safe_url
 
     async with PrivateRedis(settings) as redis:
@@ -348,11 +351,21 @@ async def running_system(settings: Settings) -> AsyncIterator[tuple[Settings, st
         finally:
             stop.set()
             await dev
+            if not keep_data:
+                await delete_prefix(settings)
 
 
-async def delete_prefix(services: Services) -> None:
-    async for key in services.redis.scan_iter(match=services.keys.pattern(), count=1000):
-        await services.redis.delete(key)
+async def delete_prefix(settings: Settings) -> None:
+    from taskgate.store.connection import close_sentinels, redis_client
+    from taskgate.store.keys import Keys
+
+    redis = redis_client(settings)
+    try:
+        async for key in redis.scan_iter(match=Keys(settings.key_prefix).pattern(), count=1000):
+            await redis.delete(key)
+    finally:
+        await redis.aclose()
+        await close_sentinels(redis)
 
 
 async def run_demo(base: Settings, opts: DemoOptions, console: Console) -> dict[str, Any]:
@@ -365,7 +378,7 @@ async def run_demo(base: Settings, opts: DemoOptions, console: Console) -> dict[
     ).model_copy(update={"sim_seed": opts.seed})  # the simulator's jitter repeats with --seed too
     from taskgate.services import build_services
 
-    async with running_system(wanted) as (settings, redis_note):
+    async with running_system(wanted, keep_data=opts.keep_data) as (settings, redis_note):
         console.print(
             f"taskgate dev: API http://127.0.0.1:{api_port}, simulator :{sim_port}, "
             f"Redis {redis_note}, key prefix {prefix}"
@@ -374,8 +387,6 @@ async def run_demo(base: Settings, opts: DemoOptions, console: Console) -> dict[
         try:
             return await _run_with(services, settings, opts, console, rng, redis_note)
         finally:
-            if not opts.keep_data:
-                await delete_prefix(services)
             await services.close()
 
 
@@ -404,7 +415,7 @@ async def _run_with(
     async with aiohttp.ClientSession() as session:
         api = Api(session, f"http://127.0.0.1:{settings.api_port}")
         driver = Driver(services, api, users, accounts, runs)
-        stuck = await drive(driver, workload, opts, console, rng)
+        stuck = await drive(driver, workload, opts, console)
         elapsed = time.monotonic() - started
         await driver.collect()
     data = report.DemoData(

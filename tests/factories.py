@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from typing import Any
 
@@ -14,6 +15,15 @@ from taskgate.store.scripts import Scripts
 from taskgate.users import plan_lua_fields
 
 CATALOGUE = Catalogue.load()
+# property tests run examples(n) examples: n for `make test`, more for a long run, e.g.
+# TASKGATE_PROPERTY_SCALE=10 .venv/bin/pytest -q tests/billing/test_money_model.py
+PROPERTY_SCALE = float(os.environ.get("TASKGATE_PROPERTY_SCALE", "1"))
+
+
+def examples(n: int) -> int:
+    return max(1, round(n * PROPERTY_SCALE))
+
+
 # The plan figures Lua reads from a user hash, from the catalogue (never copied here).
 PLAN_FIELDS = {name: plan_lua_fields(plan) for name, plan in CATALOGUE.plans.items()}
 

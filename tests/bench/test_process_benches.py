@@ -10,6 +10,8 @@ import pytest
 
 from taskgate.cli import main
 
+pytestmark = pytest.mark.slow  # each starts the benchmark's processes
+
 
 def _bench(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
     with pytest.raises(SystemExit) as exit_info:
@@ -43,7 +45,9 @@ def test_pipeline_bench_json_shape(redis_url: str, capsys: pytest.CaptureFixture
 def test_inflight_bench_json_shape(
     redis_url: str, capsys: pytest.CaptureFixture[str], callbacks: bool
 ) -> None:
-    duration = "10" if callbacks else "4"  # the probes run before the window, all in flight
+    # every task must still be upstream when the 1 s window opens (with callbacks, after the probes
+    # have run): long, so a loaded machine cannot end them first; the window ends the run, not they
+    duration = "30" if callbacks else "15"
     argv = ["--tasks", "10", "--duration", duration, "--window", "1", "--max-jobs", "2"]
     r = _bench(capsys, "inflight", *argv, "--redis-url", redis_url, *(["--callbacks"] if callbacks else []))
     # two arq jobs at once, yet all ten tasks held: the watcher, not the jobs, holds the wait

@@ -13,6 +13,8 @@ from redis import Redis
 from taskgate import demo
 from tests.redis_server import free_port
 
+pytestmark = pytest.mark.slow  # the whole demo, once for the module
+
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="taskgate")
