@@ -130,6 +130,8 @@ class ScriptErrorCode(IntEnum):
     WRONG_STATE = -5
     ALREADY_FINAL = -6
     BAD_ARGUMENT = -7
+    UNAUTHORIZED = -8  # the API key is unknown (revoked, rotated) or its user is gone
+    USER_CHANGED = -9  # the user's plan or settings changed since the caller read them
 
 
 class ScriptError(TaskgateError):
@@ -154,6 +156,8 @@ def error_from_script(script: str, code: int, payload: list[Any]) -> TaskgateErr
             return IncorrectTaskLimit(int(payload[0]), str(payload[1]))
         case ScriptErrorCode.ALREADY_FINAL:
             return AlreadyFinal(str(payload[0]) if payload else "")
+        case ScriptErrorCode.UNAUTHORIZED:
+            return Unauthorized()
         case ScriptErrorCode.WRONG_STATE:
             return Conflict(f"task is {payload[0]}" if payload else "wrong state")
         case _:

@@ -20,7 +20,7 @@ from taskgate.store.keys import Keys, flow_id
 from taskgate.store.scripts import Scripts
 from taskgate.tasks.origin import check_origin
 from taskgate.tasks.record import TaskRecord
-from taskgate.users import UserRecord, UserService
+from taskgate.users import USER_FIELDS, UserRecord, UserService
 from taskgate.webhooks.ssrf import ForbiddenDestination, check_endpoint
 
 log = structlog.get_logger(__name__)
@@ -130,6 +130,20 @@ class TaskService:
             user = UserRecord.from_hash(_decoded(raw_user[0]))
         await self._fill_wait_reason(record)
         return self._to_api(record, user, int(running))
+
+    async def get_for_key(self, key_digest: str, task_id: str) -> tuple[UserRecord, dict[str, Any]]:
+        """The caller (by API key digest) and its view of one task, in one script call: the key is
+        checked in the same step (Unauthorized when unknown, NotFound for another user's task)."""
+        _, user_values, flat, running, flow_wait = await self.scripts.call(
+            "read_task",
+            keys=[self.keys.api_key(key_digest), self.keys.task(task_id), self.keys.flow_wait()],
+            args=[self.keys.base, task_id, *USER_FIELDS],
+        )
+        user = UserRecord.from_fields(user_values)
+        record = TaskRecord.from_hash(dict(zip(flat[::2], flat[1::2], strict=True)))
+        if record.status == TaskStatus.PENDING and not record.wait_reason:
+            record.wait_reason = flow_wait or WaitReason.QUEUED
+        return user, self._to_api(record, user, int(running))
 
     async def list(self, user_id: str, *, page: int, size: int) -> tuple[builtins.list[dict[str, Any]], int]:
         user = await self.users.get(user_id)
