@@ -56,6 +56,12 @@ class Conflict(TaskgateError):
     status = 409
 
 
+class UserChanged(Conflict):
+    """The user's plan or settings changed while a create was priced with the old ones."""
+
+    message = "the account changed while the task was being created; retry"
+
+
 class RequestTimeout(TaskgateError):
     status = 408
 
@@ -158,6 +164,8 @@ def error_from_script(script: str, code: int, payload: list[Any]) -> TaskgateErr
             return AlreadyFinal(str(payload[0]) if payload else "")
         case ScriptErrorCode.UNAUTHORIZED:
             return Unauthorized()
+        case ScriptErrorCode.USER_CHANGED:
+            return UserChanged()
         case ScriptErrorCode.WRONG_STATE:
             return Conflict(f"task is {payload[0]}" if payload else "wrong state")
         case _:

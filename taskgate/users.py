@@ -169,13 +169,22 @@ class UserService:
         return user_id, api_key
 
     async def authenticate(self, api_key: str | None) -> UserRecord:
-        user_id = await self.redis.get(self.keys.api_key(key_digest(api_key)))
+        return await self.authenticate_digest(key_digest(api_key))
+
+    async def authenticate_digest(self, key_digest: str) -> UserRecord:
+        user_id = await self.redis.get(self.keys.api_key(key_digest))
         if user_id is None:
             raise Unauthorized()
         try:
             return await self.get(user_id.decode())
         except NotFound as exc:
             raise Unauthorized() from exc
+
+    async def check_key(self, key_digest: str, user_id: str) -> None:
+        """Unauthorized unless the API key with this digest still names ``user_id``."""
+        owner = await self.redis.get(self.keys.api_key(key_digest))
+        if owner is None or owner.decode() != user_id:
+            raise Unauthorized()
 
     async def get(self, user_id: str) -> UserRecord:
         raw = await self.redis.hgetall(self.keys.user(user_id))

@@ -11,11 +11,11 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from taskgate.api.auth import APP_SETTINGS, api_key_of, current_user
+from taskgate.api.auth import APP_SETTINGS, KEY_CACHE, api_key_of, cached_user, current_user
 from taskgate.api.envelope import ok
 from taskgate.api.requests import check_task_input, header_text, int_param, json_body, parse
 from taskgate.api.state import SERVICES
-from taskgate.errors import NotFound
+from taskgate.errors import NotFound, Unauthorized, UserChanged
 from taskgate.models import CreateTaskRequest
 from taskgate.users import key_digest
 
@@ -45,12 +45,22 @@ def _idempotency_key(request: web.Request) -> str | None:
 
 @routes.post("/api/v1/task")
 async def create_task(request: web.Request) -> web.Response:
-    user = await current_user(request)
+    """One round trip when the key is cached: the create script checks key and plan itself."""
+    digest, user = await cached_user(request)
     idempotency_key = _idempotency_key(request)
     raw = await json_body(request)
     check_task_input(raw)
     body = parse(CreateTaskRequest, raw)
-    return ok(await request.app[SERVICES].tasks.create(user, body, idempotency_key))
+    tasks = request.app[SERVICES].tasks
+    try:
+        try:
+            return ok(await tasks.create(user, body, idempotency_key, key_digest=digest))
+        except UserChanged:  # plan or settings changed since the cache read them: once more, fresh
+            _, user = await cached_user(request, fresh=True)
+            return ok(await tasks.create(user, body, idempotency_key, key_digest=digest))
+    except Unauthorized:
+        request.app[KEY_CACHE].drop(digest)
+        raise
 
 
 @routes.get("/api/v1/task/{task_id}")

@@ -44,13 +44,20 @@ class TaskService:
 
     # --- customer side -------------------------------------------------------------------
     async def create(
-        self, user: UserRecord, req: CreateTaskRequest, idempotency_key: str | None = None
+        self,
+        user: UserRecord,
+        req: CreateTaskRequest,
+        idempotency_key: str | None = None,
+        *,
+        key_digest: str = "",
     ) -> dict[str, Any]:
+        """``key_digest``: ``user`` came from a cache; the script checks that this API key still
+        names the user and that plan and settings are as ``user`` says (Unauthorized, UserChanged)."""
         spec = self.catalogue.resolve(req.model, req.task_type)
         task_input = self.catalogue.validate_input(spec, req.input)
         await check_origin(self.load, user.user_id, spec.model, spec.task_type, task_input)
         plan = self.catalogue.plan(user.plan)
-        await self._check_prompt(user, plan.features, task_input)
+        await self._check_prompt(user, plan.features, task_input, key_digest)
         lane = self.catalogue.lane(spec, task_input)
         priced = self.catalogue.price(spec, task_input, plan)
         pool = self._pool_for(user, req)
@@ -92,20 +99,39 @@ class TaskService:
                 "1" if relax else "0",
                 flow,
                 IDEMPOTENCY_TTL_MS if idempotency_key else 0,
+                key_digest,
+                user_stamp(user) if key_digest else "",
             ],
         )
         created_id, created = str(result[1]), int(result[2]) == 1
-        if created:
-            log.info(
-                "task_created",
-                task_id=created_id,
-                user_id=user.user_id,
-                model=spec.model,
-                task_type=spec.task_type,
-                lane=str(lane),
-                pool=str(pool),
-            )
-        return await self.get(user.user_id, created_id, user=user, flow=flow if created else None)
+        if not created:
+            return await self.get(user.user_id, created_id, user=user)
+        log.info(
+            "task_created",
+            task_id=created_id,
+            user_id=user.user_id,
+            model=spec.model,
+            task_type=spec.task_type,
+            lane=str(lane),
+            pool=str(pool),
+        )
+        return self._created_view(user, fields, flow, result)
+
+    def _created_view(
+        self, user: UserRecord, fields: dict[str, str], flow: str, result: builtins.list[Any]
+    ) -> dict[str, Any]:
+        """The new task's view from what the create script wrote and returned (no read back): the
+        hash it stored is ``fields`` without empty values, plus these."""
+        _, task_id, _, created_ms, unit, frozen, running, flow_wait = result
+        stored = {k: v for k, v in fields.items() if v not in ("", "0")}
+        stored |= {"id": task_id, "status": TaskStatus.PENDING, "created_ms": str(created_ms), "flow": flow}
+        if unit:
+            stored["unit"] = unit
+        if int(frozen) > 0:
+            stored["frozen"] = str(frozen)
+        record = TaskRecord.from_hash(stored)
+        record.wait_reason = flow_wait or WaitReason.QUEUED
+        return self._to_api(record, user, int(running))
 
     async def get(
         self, user_id: str, task_id: str, *, user: UserRecord | None = None, flow: str | None = None
@@ -250,14 +276,17 @@ class TaskService:
 
     # --- helpers -----------------------------------------------------------------------------
     async def _check_prompt(
-        self, user: UserRecord, features: frozenset[str], task_input: dict[str, Any]
+        self, user: UserRecord, features: frozenset[str], task_input: dict[str, Any], key_digest: str = ""
     ) -> None:
-        """B8: banned words are refused before queueing and count as incorrect (unless skipped)."""
+        """B8: banned words are refused before queueing and count as incorrect (unless skipped).
+        A user from the API's cache is checked against its key first: a revoked key counts nothing."""
         if task_input.get("skip_prompt_check") and "skip_prompt_check" in features:
             return
         word = self.catalogue.check_prompt(task_input)
         if word is None:
             return
+        if key_digest:
+            await self.users.check_key(key_digest, user.user_id)
         await self.scripts.call(
             "record_incorrect",
             keys=[self.keys.user(user.user_id)],
@@ -337,6 +366,11 @@ class TaskService:
     async def _now_ms(self) -> int:
         sec, usec = await self.redis.time()
         return int(sec) * 1000 + int(usec) // 1000
+
+
+def user_stamp(user: UserRecord) -> str:
+    """What create_task.lua compares with the user hash (ARGV[11]): the fields a create decides on."""
+    return "\n".join((user.plan, user.service_mode, user.webhook_endpoint))
 
 
 def _decoded(raw: dict[bytes, bytes]) -> dict[str, str]:
