@@ -15,6 +15,8 @@ Every event, whichever logger produced it, passes three safety processors:
 from __future__ import annotations
 
 import contextvars
+import functools
+import json
 import logging
 import re
 import sys
@@ -22,6 +24,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import orjson
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.types import EventDict, Processor
@@ -73,8 +76,14 @@ def _scrub_text(text: str, known: Iterable[str]) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    """Whether values under ``key`` are never logged (the same few keys come back on every line)."""
+    return SECRET_KEY_RE.search(key) is not None
+
+
 def _scrub(key: str, value: Any, known: frozenset[str], depth: int = 0) -> Any:
-    if SECRET_KEY_RE.search(key):
+    if _secret_key(key):
         return REDACTED
     if isinstance(value, str):
         return _scrub_text(value, known)
@@ -199,9 +208,18 @@ def line_capped(renderer: Callable[[Any, str, EventDict], Any]) -> Processor:
     return processor
 
 
+def _json_dumps(value: Any, **kw: Any) -> str:
+    """orjson (a log line costs a fraction of ``json``'s), ``json`` for what orjson refuses (a lone
+    surrogate, a huge integer, a non-string key)."""
+    try:
+        return orjson.dumps(value, default=kw.get("default")).decode()
+    except TypeError:
+        return json.dumps(value, **kw)
+
+
 def _renderers(profile: str) -> list[Processor]:
     if profile == "json":
-        return [line_capped(structlog.processors.JSONRenderer())]
+        return [line_capped(structlog.processors.JSONRenderer(serializer=_json_dumps))]
     return [line_capped(structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))]
 
 
@@ -231,6 +249,10 @@ def configure_logging(profile: str = "auto", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers = [h for h in root.handlers if h.get_name() != _HANDLER_NAME] + [handler]
     root.setLevel(level.upper())
+    # no renderer shows the caller's file, line, thread or process: skip finding them for every
+    # record (the stdlib's documented optimisations; a log line is written per API request)
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     for name in STDLIB_LOGGERS:
         stdlib_logger = logging.getLogger(name)
         stdlib_logger.handlers = []  # e.g. arq's own dictConfig handler
