@@ -160,3 +160,28 @@ async def test_created_view_equals_the_stored_task(
     created = await services.tasks.create(user, req)
     assert created == await services.tasks.get(user_id, created["task_id"])
     assert created["meta"]["usage"]["frozen"] > 0
+
+
+async def test_the_one_round_trip_read_equals_the_service_view(client, services, redis, keys):
+    """Wait reasons (the flow's, a set-aside task's own) and staged-at-the-cap read as before."""
+    user_id, key = await services.users.create("free", wallets={"mj_quota": 1000})
+    task_id = (await _call(client, "POST", "/api/v1/task", key, json=IMAGINE))[1]["data"]["task_id"]
+    task_key = keys.task(task_id)
+
+    async def same() -> dict[str, Any]:
+        status, body = await _call(client, "GET", f"/api/v1/task/{task_id}", key)
+        assert status == 200 and body["data"] == await services.tasks.get(user_id, task_id)
+        return dict(body["data"])
+
+    assert (await same())["meta"]["wait_reason"] == "queued"
+    flow = (await redis.hget(task_key, "flow")).decode()
+    await redis.hset(keys.flow_wait(), flow, "waiting_for_capacity")
+    assert (await same())["meta"]["wait_reason"] == "waiting_for_capacity"
+    await redis.hset(task_key, mapping={"aside": "1", "wait": "only_excluded_accounts_left"})
+    assert (await same())["detail"] == "only_excluded_accounts_left"
+    for i in range(3):  # the free plan's cap
+        await redis.zadd(keys.user_leases(user_id), {f"other-{i}": 9e15})
+    assert (await same())["status"] == "staged"
+    await redis.hset(task_key, "status", "processing")
+    view = await same()
+    assert view["status"] == "processing" and view["meta"]["wait_reason"] is None

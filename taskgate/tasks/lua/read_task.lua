@@ -8,7 +8,7 @@
 -- Returns: {0, user, task, running, flow_wait}: user = the values of those fields (in that order,
 --          false when unset), task = the task hash as a flat list, running = the user's
 --          leased PPU slots (0 unless the task is a pending PPU task), flow_wait = the task's flow's
---          wait reason (false unless the task is pending and not set aside). Reads only.
+--          wait reason (false unless the task is pending and has no reason of its own). Reads only.
 -- Errors: {-8} no such API key, or its user is gone; {-1, task_id} no such task of this user
 
 --- @include "store/lua/lib/keys.lua"
@@ -27,6 +27,7 @@ if task.user ~= user_id then return {-1, task_id} end
 local running, wait = 0, false
 if task.status == 'pending' then
   if task.pool == 'ppu' then running = redis.call('ZCARD', K.user_leases(base, user_id)) end
-  if task.aside ~= '1' then wait = redis.call('HGET', KEYS[3], task.flow or '') end
+  -- a task set aside carries its own reason; otherwise (or without one) its flow's applies
+  if task.aside ~= '1' or (task.wait or '') == '' then wait = redis.call('HGET', KEYS[3], task.flow or '') end
 end
 return {0, user, flat, running, wait}
