@@ -145,21 +145,23 @@ def test_key_cache_entries_expire_and_the_oldest_go_first(monkeypatch: pytest.Mo
 
 
 @pytest.mark.parametrize(
-    ("plan", "request_input"),
+    ("plan", "service_mode", "request_input"),
     [
-        ("developer", {"prompt": "a red kite", "process_mode": "fast"}),
-        ("free", {"prompt": "a red kite", "process_mode": "relax"}),
+        ("developer", "", {"prompt": "a red kite", "process_mode": "fast"}),
+        ("free", "", {"prompt": "a red kite", "process_mode": "relax"}),
+        ("developer", "private", {"prompt": "a red kite", "process_mode": "fast"}),  # BYOA: nothing frozen
     ],
 )
 async def test_created_view_equals_the_stored_task(
-    services: Services, plan: str, request_input: dict[str, Any]
+    services: Services, plan: str, service_mode: str, request_input: dict[str, Any]
 ):
-    user_id, _ = await services.users.create(plan, wallets={"mj_quota": 1000})
+    user_id, _ = await services.users.create(plan, wallets={"mj_quota": 1000}, service_mode=service_mode)
     user = await services.users.get(user_id)
     req = CreateTaskRequest.model_validate({**IMAGINE, "input": request_input})
     created = await services.tasks.create(user, req)
     assert created == await services.tasks.get(user_id, created["task_id"])
-    assert created["meta"]["usage"]["frozen"] > 0
+    assert (created["meta"]["usage"]["frozen"] > 0) is (service_mode == "")
+    assert created["meta"]["is_using_private_pool"] is (service_mode == "private")
 
 
 async def test_the_one_round_trip_read_equals_the_service_view(client, services, redis, keys):
