@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     header_read_timeout_s: float = Field(10.0, gt=0)  # request line + headers must arrive within this
     body_read_timeout_s: float = Field(30.0, gt=0)  # a request body must arrive within this
     max_connections: int = Field(1024, ge=1)  # open client connections per API process; more are refused
+    # a create reuses an API key's user for this long (its script re-checks key and plan; 0 = off)
+    auth_cache_s: float = Field(5.0, ge=0)
 
     # --- probe servers of the worker and scheduler: /metrics, /healthz, /readyz (0 = off)
     probe_host: str = "127.0.0.1"

@@ -155,6 +155,8 @@ async def enqueue(
             "1" if relax else "0",
             flow,
             60_000 if idem else 0,
+            "",  # no API key re-check
+            "",
         ],
     )
     return str(result[1])

@@ -134,6 +134,8 @@ async def read_body(request: web.Request) -> bytes:
     """The whole body, within the body read timeout (a slow sender gets 408, not a held worker)."""
     timeout = request.app[APP_SETTINGS].body_read_timeout_s
     try:
+        if request.content.is_eof():  # all of it has arrived (a small body): nothing to wait for
+            return await request.read()
         return await asyncio.wait_for(request.read(), timeout)
     except TimeoutError:
         raise RequestTimeout(timeout) from None

@@ -256,7 +256,7 @@ class Scenario:
             k.idempotency(user_id, "-"),
             k.flow(flow),
         ]
-        args = [k.base, "", task_id, json.dumps(fields), UNIT, self.config.price, "0", flow, 0]
+        args = [k.base, "", task_id, json.dumps(fields), UNIT, self.config.price, "0", flow, 0, "", ""]
         return task_id, keys, args
 
     async def sha(self, name: str) -> str:

@@ -70,6 +70,7 @@ IDEMPOTENT = frozenset(
         "put_account",
         "remove_account",
         "set_account_state",
+        "read_task",
     }
 )
 # With TASKGATE_REDIS_MIN_REPLICAS_ACK > 0 these answer only after WAIT saw the replicas take them.

@@ -130,6 +130,8 @@ async def test_repeating_create_task_with_the_same_id_changes_nothing(services, 
             "0",
             flow,
             0,
+            "",
+            "",
         ],
     )
     assert result[1:] == [task_id, 0]  # a duplicate
