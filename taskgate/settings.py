@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     upstream_poll_max_interval_s: float = 10.0
     upstream_polls_per_s_per_account: float = 100.0  # per worker process; 0 = no cap
     poll_durations_path: Path | None = None  # default: the durations.toml shipped in the package
-    # upstream callbacks (taskgate/callbacks.py): off unless both are set
+    # upstream callbacks (taskgate/providers/callbacks.py): off unless both are set
     callback_base_url: str = ""  # how upstreams reach this deployment's API, e.g. https://tg.example.com
     callback_secret: SecretStr = SecretStr("")  # the same on every API replica and worker
     callback_safety_poll_s: float = 30.0  # with callbacks, the slow safety poll's interval

@@ -9,10 +9,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from taskgate.catalogue import Catalogue
+from taskgate.catalogue.spec import Catalogue
 from taskgate.store.keys import Keys, flow_id
 from taskgate.store.scripts import Scripts
-from taskgate.users import plan_lua_fields
+from taskgate.users.service import plan_lua_fields
 
 CATALOGUE = Catalogue.load()
 # property tests run examples(n) examples: n for `make test`, more for a long run, e.g.

@@ -20,7 +20,6 @@ from taskgate.api import (
     task_admin_routes,
 )
 from taskgate.api.auth import APP_SETTINGS, KEY_CACHE, KeyCache
-from taskgate.api.envelope import error, ok
 from taskgate.api.gauges import refresh_gauges, register_gauges
 from taskgate.api.middleware import METRICS, ApiMetrics, envelope_middleware
 from taskgate.api.overview import CLUSTER
@@ -31,6 +30,7 @@ from taskgate.metrics.process import ProcessMetrics
 from taskgate.services import Services, assemble
 from taskgate.settings import Settings
 from taskgate.store.connection import redis_client, redis_ready, wait_for_redis
+from taskgate.web.envelope import error, ok
 
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 READY_TIMEOUT_S = 2.0

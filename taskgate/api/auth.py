@@ -13,7 +13,7 @@ from aiohttp import web
 from taskgate.api.state import SERVICES
 from taskgate.errors import Unauthorized
 from taskgate.settings import Settings
-from taskgate.users import UserRecord, key_digest
+from taskgate.users.service import UserRecord, key_digest
 
 API_KEY_HEADER = "x-api-key"
 ADMIN_TOKEN_HEADER = "x-admin-token"

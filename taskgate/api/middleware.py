@@ -21,10 +21,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from redis.exceptions import RedisError
 
 from taskgate.api.auth import ADMIN_TOKEN_HEADER, API_KEY_HEADER, APP_SETTINGS
-from taskgate.api.envelope import error
 from taskgate.errors import TaskgateError, Unavailable
 from taskgate.logging import remember_secret
 from taskgate.store.connection import is_failover_error
+from taskgate.web.envelope import error
 
 log = structlog.get_logger("taskgate.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

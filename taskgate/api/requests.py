@@ -3,7 +3,7 @@
 Every JSON body is bounded before any model sees it (DESIGN.md §4, never a 5xx for bad input):
 nesting depth, string and key lengths, integer and float literals, the number of values, and text
 that cannot be encoded as UTF-8 (lone surrogates such as ``"\\ud800"``). A task's ``input`` has
-tighter bounds of its own. These checks are generic; per-task-type rules live in ``inputs.py``."""
+tighter bounds of its own. These checks are generic; per-task-type rules live in ``catalogue/inputs.py``."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from aiohttp.web_protocol import RequestPayloadError
 from pydantic import BaseModel, ValidationError
 
 from taskgate.api.auth import APP_SETTINGS
+from taskgate.catalogue.input_fields import first_error
 from taskgate.errors import InvalidInput, RequestTimeout
-from taskgate.input_fields import first_error
 from taskgate.logging import SECRET_KEY_RE, remember_secret
 
 M = TypeVar("M", bound=BaseModel)

@@ -12,12 +12,12 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from taskgate.api.auth import APP_SETTINGS, KEY_CACHE, api_key_of, cached_user, current_user
-from taskgate.api.envelope import ok
 from taskgate.api.requests import check_task_input, header_text, int_param, json_body, parse
 from taskgate.api.state import SERVICES
 from taskgate.errors import NotFound, Unauthorized, UserChanged
 from taskgate.models import CreateTaskRequest
-from taskgate.users import key_digest
+from taskgate.users.service import key_digest
+from taskgate.web.envelope import ok
 
 routes = web.RouteTableDef()
 MAX_BATCH_CANCEL = 100

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from redis.asyncio import Redis
 
-from taskgate.catalogue import Catalogue
+from taskgate.catalogue.spec import Catalogue
 from taskgate.errors import InvalidInput
 from taskgate.store import script_api
 from taskgate.store.keys import Keys
 from taskgate.store.scripts import Scripts
 
 if TYPE_CHECKING:
-    from taskgate.users import UserRecord
+    from taskgate.users.service import UserRecord
 
 log = structlog.get_logger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 from redis.asyncio import Redis
 
-from taskgate.catalogue import Catalogue, TaskSpec
+from taskgate.catalogue.spec import Catalogue, TaskSpec
 from taskgate.errors import InvalidInput, NotFound
 from taskgate.models import CreateTaskRequest, Lane, Outcome, Pool, ServiceMode, TaskStatus, WaitReason
 from taskgate.settings import Settings
@@ -21,8 +21,8 @@ from taskgate.store.keys import Keys, flow_id
 from taskgate.store.scripts import Scripts
 from taskgate.tasks.origin import check_origin
 from taskgate.tasks.record import TaskRecord
-from taskgate.users import USER_FIELDS, UserRecord, UserService
-from taskgate.webhooks.ssrf import ForbiddenDestination, check_endpoint
+from taskgate.users.service import USER_FIELDS, UserRecord, UserService
+from taskgate.web.ssrf import ForbiddenDestination, check_endpoint
 
 log = structlog.get_logger(__name__)
 

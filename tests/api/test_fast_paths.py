@@ -13,7 +13,7 @@ from redis.asyncio.connection import AbstractConnection
 from taskgate.api.auth import KEY_CACHE, KeyCache
 from taskgate.models import CreateTaskRequest
 from taskgate.services import Services
-from taskgate.users import UserRecord, digest
+from taskgate.users.service import UserRecord, digest
 
 IMAGINE = {
     "model": "midjourney",

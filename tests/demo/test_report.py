@@ -6,8 +6,8 @@ import inspect
 import random
 from collections import Counter
 
-from taskgate.demo import Driver
-from taskgate.demo_report import (
+from taskgate.dev.demo import Driver
+from taskgate.dev.demo_report import (
     AccountRun,
     DemoData,
     UserRun,
@@ -16,7 +16,7 @@ from taskgate.demo_report import (
     html_page,
     percentile,
 )
-from taskgate.demo_workload import MAX_PAUSE_S, PERSONAS, plan_workload, split_tasks
+from taskgate.dev.demo_workload import MAX_PAUSE_S, PERSONAS, plan_workload, split_tasks
 
 
 def _view(task_id: str, status: str, consume: int, unit: str = "mj_quota", private: bool = False) -> dict:

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from redis.asyncio import Redis
 
-from taskgate.catalogue import Catalogue, Feature, PlanSpec
+from taskgate.catalogue.spec import Catalogue, Feature, PlanSpec
 from taskgate.errors import InvalidInput, NotFound, Unauthorized
 from taskgate.models import ServiceMode, now_ms
 from taskgate.store import script_api
 from taskgate.store.keys import Keys
-from taskgate.webhooks.ssrf import ForbiddenDestination, check_endpoint
+from taskgate.web.ssrf import ForbiddenDestination, check_endpoint
 
 if TYPE_CHECKING:
     from taskgate.billing.wallets import WalletService

@@ -27,9 +27,9 @@ import aiohttp
 from pydantic import SecretStr
 from rich.console import Console
 
-from taskgate import demo_report as report
-from taskgate.demo_report import AccountRun, UserRun
-from taskgate.demo_workload import (
+from taskgate.dev import demo_report as report
+from taskgate.dev.demo_report import AccountRun, UserRun
+from taskgate.dev.demo_workload import (
     OWN_CAPACITY,
     PERSONAS,
     Persona,
@@ -333,7 +333,7 @@ async def running_system(
     """``taskgate dev`` in this process; yields the settings it runs with and where Redis is.
     Without ``keep_data`` the key prefix is deleted once dev has stopped (before, its scheduler
     could write a key again after the deletion)."""
-    from taskgate.devserver import PrivateRedis, run_dev, safe_url
+    from taskgate.dev.server import PrivateRedis, run_dev, safe_url
 
     async with PrivateRedis(settings) as redis:
         settings = settings.model_copy(update={"redis_url": redis.url})
@@ -471,7 +471,7 @@ def run_command(args: argparse.Namespace) -> int:
         keep_data=args.keep_data,
     )
     console = Console(stderr=opts.json)
-    from taskgate.devserver import DevStartFailed, RedisUnavailable
+    from taskgate.dev.server import DevStartFailed, RedisUnavailable
 
     try:
         summary = asyncio.run(run_demo(settings, opts, console))
