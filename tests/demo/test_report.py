@@ -6,14 +6,14 @@ import inspect
 import random
 from collections import Counter
 
-from taskgate.dev.demo import Driver
+from taskgate.dev.demo_driver import Driver
+from taskgate.dev.demo_render import html_page
 from taskgate.dev.demo_report import (
     AccountRun,
     DemoData,
     UserRun,
     build_summary,
     check_ledger,
-    html_page,
     percentile,
 )
 from taskgate.dev.demo_workload import MAX_PAUSE_S, PERSONAS, plan_workload, split_tasks
