@@ -5,6 +5,12 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test`: more than the 2 cores pays, as most tests wait on timers,
+# sockets and child processes rather than compute; each worker has its own throwaway redis-server.
+# TEST_WORKERS=0 runs everything in one process. Tests are scheduled one by one, except a module
+# with a big module-scoped set-up and the two chaos lanes (tests/scheduling.py, via --dist
+# loadscope); modules with a `slow` test are collected first (tests/conftest.py), so they start first.
+TEST_WORKERS ?= 4
 
 .PHONY: demo test lint bench clean venv ensure-redis ensure-chromium ensure-promtool
 
@@ -50,7 +56,7 @@ demo: $(STAMP) ensure-redis
 	$(VENV)/bin/taskgate demo
 
 test: $(STAMP) ensure-redis ensure-chromium ensure-promtool
-	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
 
 # ruff (rules), ruff format (layout) and mypy strict; CI (.ci/run) runs this before the tests
 lint: $(STAMP)

@@ -17,9 +17,9 @@ COMMAND_MODULES = (
     "taskgate.scheduler.command",  # scheduler
     "taskgate.worker.command",  # worker
     "taskgate.sim.command",  # upstream-sim
-    "taskgate.devserver",  # dev
-    "taskgate.demo",  # demo
-    "taskgate.admin_cli",  # admin ...
+    "taskgate.dev.server",  # dev
+    "taskgate.dev.demo",  # demo
+    "taskgate.admin.cli",  # admin ...
     "taskgate.bench.command",  # bench ...
 )
 

@@ -58,6 +58,12 @@ class Conflict(TaskgateError):
     status = 409
 
 
+class UserChanged(Conflict):
+    """The user's plan or settings changed while a create was priced with the old ones."""
+
+    message = "the account changed while the task was being created; retry"
+
+
 class RequestTimeout(TaskgateError):
     status = 408
 
@@ -132,6 +138,8 @@ class ScriptErrorCode(IntEnum):
     WRONG_STATE = -5
     ALREADY_FINAL = -6
     BAD_ARGUMENT = -7
+    UNAUTHORIZED = -8  # the API key is unknown (revoked, rotated) or its user is gone
+    USER_CHANGED = -9  # the user's plan or settings changed since the caller read them
 
 
 class ScriptError(TaskgateError):
@@ -157,6 +165,10 @@ def error_from_script(script: str, code: int, payload: list[Any]) -> TaskgateErr
             return IncorrectTaskLimit(int(payload[0]), str(payload[1]))
         case ScriptErrorCode.ALREADY_FINAL:
             return AlreadyFinal(str(payload[0]) if payload else "")
+        case ScriptErrorCode.UNAUTHORIZED:
+            return Unauthorized()
+        case ScriptErrorCode.USER_CHANGED:
+            return UserChanged()
         case ScriptErrorCode.WRONG_STATE:
             return Conflict(f"task is {payload[0]}" if payload else "wrong state")
         case _:

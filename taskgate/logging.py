@@ -15,6 +15,7 @@ Every event, whichever logger produced it, passes three safety processors:
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import re
 import sys
@@ -73,8 +74,14 @@ def _scrub_text(text: str, known: Iterable[str]) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    """Whether values under ``key`` are never logged (the same few keys come back on every line)."""
+    return SECRET_KEY_RE.search(key) is not None
+
+
 def _scrub(key: str, value: Any, known: frozenset[str], depth: int = 0) -> Any:
-    if SECRET_KEY_RE.search(key):
+    if _secret_key(key):
         return REDACTED
     if isinstance(value, str):
         return _scrub_text(value, known)
@@ -231,6 +238,10 @@ def configure_logging(profile: str = "auto", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers = [h for h in root.handlers if h.get_name() != _HANDLER_NAME] + [handler]
     root.setLevel(level.upper())
+    # no renderer shows the caller's file, line, thread or process: skip finding them for every
+    # record (the stdlib's documented optimisations; a log line is written per API request)
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     for name in STDLIB_LOGGERS:
         stdlib_logger = logging.getLogger(name)
         stdlib_logger.handlers = []  # e.g. arq's own dictConfig handler

@@ -5,14 +5,27 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from taskgate.settings import Settings
 
 Role = Callable[[Settings, asyncio.Event], Awaitable[None]]
 
 
-def run_role(role: Role, settings: Settings) -> int:
-    """Configure logging, run ``role(settings, stop)`` and set ``stop`` on SIGINT/SIGTERM."""
+def fast_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (cheaper transports and callbacks), else None
+    (asyncio's default loop)."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def run_role(role: Role, settings: Settings, *, fast_loop: bool = False) -> int:
+    """Configure logging, run ``role(settings, stop)`` and set ``stop`` on SIGINT/SIGTERM;
+    ``fast_loop``: on uvloop when it is installed."""
     from taskgate.logging import configure_logging
 
     configure_logging(settings.log_profile, settings.log_level)
@@ -24,5 +37,7 @@ def run_role(role: Role, settings: Settings) -> int:
             loop.add_signal_handler(sig, stop.set)
         await role(settings, stop)
 
-    asyncio.run(main())
+    factory: Any = fast_loop_factory() if fast_loop else None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main())
     return 0

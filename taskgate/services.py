@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from taskgate.billing.wallets import WalletService
-from taskgate.catalogue import Catalogue
+from taskgate.catalogue.spec import Catalogue
 from taskgate.pool.registry import AccountRegistry
 from taskgate.settings import Settings
 from taskgate.store.connection import create_redis
 from taskgate.store.keys import Keys
 from taskgate.store.scripts import Scripts
 from taskgate.tasks.service import TaskService
-from taskgate.users import UserService
+from taskgate.users.service import UserService
 
 
 @dataclass(slots=True)

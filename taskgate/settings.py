@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     header_read_timeout_s: float = Field(10.0, gt=0)  # request line + headers must arrive within this
     body_read_timeout_s: float = Field(30.0, gt=0)  # a request body must arrive within this
     max_connections: int = Field(1024, ge=1)  # open client connections per API process; more are refused
+    # a create reuses an API key's user for this long (its script re-checks key and plan; 0 = off)
+    auth_cache_s: float = Field(5.0, ge=0)
 
     # --- probe servers of the worker and scheduler: /metrics, /healthz, /readyz (0 = off)
     probe_host: str = "127.0.0.1"
@@ -109,7 +111,7 @@ class Settings(BaseSettings):
     upstream_poll_max_interval_s: float = 10.0
     upstream_polls_per_s_per_account: float = 100.0  # per worker process; 0 = no cap
     poll_durations_path: Path | None = None  # default: the durations.toml shipped in the package
-    # upstream callbacks (taskgate/callbacks.py): off unless both are set
+    # upstream callbacks (taskgate/providers/callbacks.py): off unless both are set
     callback_base_url: str = ""  # how upstreams reach this deployment's API, e.g. https://tg.example.com
     callback_secret: SecretStr = SecretStr("")  # the same on every API replica and worker
     callback_safety_poll_s: float = 30.0  # with callbacks, the slow safety poll's interval

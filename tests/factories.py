@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from typing import Any
 
 from redis.asyncio import Redis
 
-from taskgate.catalogue import Catalogue
+from taskgate.catalogue.spec import Catalogue
 from taskgate.store.keys import Keys, flow_id
 from taskgate.store.scripts import Scripts
-from taskgate.users import plan_lua_fields
+from taskgate.users.service import plan_lua_fields
 
 CATALOGUE = Catalogue.load()
+# property tests run examples(n) examples: n for `make test`, more for a long run, e.g.
+# TASKGATE_PROPERTY_SCALE=10 .venv/bin/pytest -q tests/billing/test_money_model.py
+PROPERTY_SCALE = float(os.environ.get("TASKGATE_PROPERTY_SCALE", "1"))
+
+
+def examples(n: int) -> int:
+    return max(1, round(n * PROPERTY_SCALE))
+
+
 # The plan figures Lua reads from a user hash, from the catalogue (never copied here).
 PLAN_FIELDS = {name: plan_lua_fields(plan) for name, plan in CATALOGUE.plans.items()}
 
@@ -145,6 +155,8 @@ async def enqueue(
             "1" if relax else "0",
             flow,
             60_000 if idem else 0,
+            "",  # no API key re-check
+            "",
         ],
     )
     return str(result[1])

@@ -9,12 +9,12 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from taskgate.api.auth import require_admin
-from taskgate.api.envelope import error, ok
 from taskgate.api.requests import json_body, parse
 from taskgate.api.state import SERVICES
 from taskgate.billing.wallets import AMOUNT_MAX
 from taskgate.errors import InvalidInput
 from taskgate.pool.registry import AccountSpec
+from taskgate.web.envelope import error, ok
 
 routes = web.RouteTableDef()
 P = "/admin/v1"

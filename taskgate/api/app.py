@@ -19,8 +19,7 @@ from taskgate.api import (
     routes,
     task_admin_routes,
 )
-from taskgate.api.auth import APP_SETTINGS
-from taskgate.api.envelope import error, ok
+from taskgate.api.auth import APP_SETTINGS, KEY_CACHE, KeyCache
 from taskgate.api.gauges import refresh_gauges, register_gauges
 from taskgate.api.middleware import METRICS, ApiMetrics, envelope_middleware
 from taskgate.api.overview import CLUSTER
@@ -31,6 +30,7 @@ from taskgate.metrics.process import ProcessMetrics
 from taskgate.services import Services, assemble
 from taskgate.settings import Settings
 from taskgate.store.connection import redis_client, redis_ready, wait_for_redis
+from taskgate.web.envelope import error, ok
 
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 READY_TIMEOUT_S = 2.0
@@ -68,6 +68,7 @@ def create_app(settings: Settings, services: Services | None = None) -> web.Appl
     # aiohttp refuses a body of client_max_size bytes or more; a body of exactly the limit is allowed
     app = web.Application(middlewares=[envelope_middleware], client_max_size=settings.body_limit_bytes + 1)
     app[APP_SETTINGS] = settings
+    app[KEY_CACHE] = KeyCache(settings.auth_cache_s)
     remember_secret(settings.admin_token.get_secret_value(), process=True)
     registry = CollectorRegistry()
     app[REGISTRY] = registry

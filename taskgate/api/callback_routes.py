@@ -1,6 +1,6 @@
 """``POST /callbacks/v1/upstream/{task_id}/{attempt}/{token}``: an upstream says a job has ended.
 
-The token is the attempt's secret (taskgate/callbacks.py). A verified callback is published to
+The token is the attempt's secret (taskgate/providers/callbacks.py). A verified callback is published to
 the workers as a wake-up for that one attempt; its body is not trusted or stored (the worker
 polls the upstream for the result), so answering twice, late or for a replaced attempt is
 harmless and any API replica can take it. A wrong token is ``404`` (nothing said about the task).
@@ -18,12 +18,12 @@ from typing import Any
 
 from aiohttp import web
 
-from taskgate import callbacks
 from taskgate.api.auth import APP_SETTINGS
-from taskgate.api.envelope import ok
 from taskgate.api.requests import json_body
 from taskgate.api.state import SERVICES
 from taskgate.errors import InvalidInput, NotFound
+from taskgate.providers import callbacks
+from taskgate.web.envelope import ok
 
 routes = web.RouteTableDef()
 RUNNING_STATUSES = frozenset({"pending", "staged", "processing", "running"})  # no wake-up for these

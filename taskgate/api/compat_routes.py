@@ -20,11 +20,11 @@ from typing import Any
 from aiohttp import web
 
 from taskgate.api.auth import current_user
-from taskgate.api.envelope import ok
 from taskgate.api.routes import TASK_ID, list_tasks
 from taskgate.api.state import SERVICES
 from taskgate.errors import NotFound
 from taskgate.models import TERMINAL_STATUSES, TaskStatus
+from taskgate.web.envelope import ok
 
 routes = web.RouteTableDef()
 SLASH_PREFIXES = ("/api/", "/account")

@@ -15,11 +15,11 @@ from urllib.parse import parse_qs
 from aiohttp import web
 
 from taskgate.api.auth import APP_SETTINGS
-from taskgate.api.envelope import error, ok
 from taskgate.api.overview import overview_for
 from taskgate.api.requests import read_body
 from taskgate.api.task_admin_routes import list_tasks_for, task_admin
 from taskgate.errors import InvalidInput
+from taskgate.web.envelope import error, ok
 
 routes = web.RouteTableDef()
 STATIC = Path(__file__).resolve().parent / "static"

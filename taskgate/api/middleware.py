@@ -8,11 +8,12 @@ data (no body, headers or exception message: those may hold secrets or hostile i
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import traceback
-import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -20,10 +21,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from redis.exceptions import RedisError
 
 from taskgate.api.auth import ADMIN_TOKEN_HEADER, API_KEY_HEADER, APP_SETTINGS
-from taskgate.api.envelope import error
 from taskgate.errors import TaskgateError, Unavailable
 from taskgate.logging import remember_secret
 from taskgate.store.connection import is_failover_error
+from taskgate.web.envelope import error
 
 log = structlog.get_logger("taskgate.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -33,6 +34,9 @@ CLIENT_GONE = 499  # nginx's status for "client closed the request"; never sent,
 
 
 class ApiMetrics:
+    """The HTTP metrics; each label set's children are looked up once (``labels`` costs a lock and
+    a dict build per call, on every request)."""
+
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
             "taskgate_http_requests",
@@ -46,6 +50,16 @@ class ApiMetrics:
             ["method", "route"],
             registry=registry,
         )
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, method: str, route: str, status: int, elapsed: float) -> None:
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (self.requests.labels(method, route, str(status)), self.latency.labels(method, route))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(elapsed)
 
 
 METRICS = web.AppKey("metrics", ApiMetrics)
@@ -59,7 +73,7 @@ def _route(request: web.Request) -> str:
 def _request_id(request: web.Request) -> str:
     """The caller's x-request-id when it is a plain token (it is echoed in a header), else a new one."""
     given = request.headers.get("x-request-id", "")
-    return given if REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
+    return given if given and REQUEST_ID_RE.fullmatch(given) else os.urandom(16).hex()
 
 
 def _frames(exc: BaseException) -> list[str]:
@@ -136,9 +150,7 @@ def _observe(request: web.Request, response: web.StreamResponse, elapsed: float)
     """The request's metrics and its one canonical log line (user_id comes from the context).
     The route pattern is logged, not the path: a path may be arbitrarily long hostile text."""
     route = _route(request)
-    metrics = request.app[METRICS]
-    metrics.requests.labels(request.method[:16], route, str(response.status)).inc()
-    metrics.latency.labels(request.method[:16], route).observe(elapsed)
+    request.app[METRICS].observe(request.method[:16], route, response.status, elapsed)
     log.info(
         "request_handled",
         method=request.method[:16],

@@ -7,10 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
+from taskgate.admin.tasks import TaskAdmin, TaskFilter
 from taskgate.api.state import SERVICES
 from taskgate.metrics.cluster import ClusterCollector
 from taskgate.services import Services
-from taskgate.tasks.admin import TaskAdmin, TaskFilter
 
 CLUSTER = web.AppKey("cluster", ClusterCollector)  # the API's cached cluster snapshot
 RECENT_FAILED = 20

@@ -3,7 +3,7 @@
 Every JSON body is bounded before any model sees it (DESIGN.md §4, never a 5xx for bad input):
 nesting depth, string and key lengths, integer and float literals, the number of values, and text
 that cannot be encoded as UTF-8 (lone surrogates such as ``"\\ud800"``). A task's ``input`` has
-tighter bounds of its own. These checks are generic; per-task-type rules live in ``inputs.py``."""
+tighter bounds of its own. These checks are generic; per-task-type rules live in ``catalogue/inputs.py``."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from aiohttp.web_protocol import RequestPayloadError
 from pydantic import BaseModel, ValidationError
 
 from taskgate.api.auth import APP_SETTINGS
+from taskgate.catalogue.input_fields import first_error
 from taskgate.errors import InvalidInput, RequestTimeout
-from taskgate.input_fields import first_error
 from taskgate.logging import SECRET_KEY_RE, remember_secret
 
 M = TypeVar("M", bound=BaseModel)
@@ -134,6 +134,8 @@ async def read_body(request: web.Request) -> bytes:
     """The whole body, within the body read timeout (a slow sender gets 408, not a held worker)."""
     timeout = request.app[APP_SETTINGS].body_read_timeout_s
     try:
+        if request.content.is_eof():  # all of it has arrived (a small body): nothing to wait for
+            return await request.read()
         return await asyncio.wait_for(request.read(), timeout)
     except TimeoutError:
         raise RequestTimeout(timeout) from None

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import re
 
+import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from taskgate.api.auth import APP_SETTINGS, current_user
-from taskgate.api.envelope import ok
+from taskgate.api.auth import APP_SETTINGS, KEY_CACHE, api_key_of, cached_user, current_user
 from taskgate.api.requests import check_task_input, header_text, int_param, json_body, parse
 from taskgate.api.state import SERVICES
-from taskgate.errors import NotFound
+from taskgate.errors import NotFound, Unauthorized, UserChanged
 from taskgate.models import CreateTaskRequest
+from taskgate.users.service import key_digest
+from taskgate.web.envelope import ok
 
 routes = web.RouteTableDef()
 MAX_BATCH_CANCEL = 100
@@ -43,19 +45,34 @@ def _idempotency_key(request: web.Request) -> str | None:
 
 @routes.post("/api/v1/task")
 async def create_task(request: web.Request) -> web.Response:
-    user = await current_user(request)
+    """One round trip when the key is cached: the create script checks key and plan itself."""
+    digest, user = await cached_user(request)
     idempotency_key = _idempotency_key(request)
     raw = await json_body(request)
     check_task_input(raw)
     body = parse(CreateTaskRequest, raw)
-    return ok(await request.app[SERVICES].tasks.create(user, body, idempotency_key))
+    tasks = request.app[SERVICES].tasks
+    try:
+        try:
+            return ok(await tasks.create(user, body, idempotency_key, key_digest=digest))
+        except UserChanged:  # plan or settings changed since the cache read them: once more, fresh
+            _, user = await cached_user(request, fresh=True)
+            return ok(await tasks.create(user, body, idempotency_key, key_digest=digest))
+    except Unauthorized:
+        request.app[KEY_CACHE].drop(digest)
+        raise
 
 
 @routes.get("/api/v1/task/{task_id}")
 async def get_task(request: web.Request) -> web.Response:
-    user = await current_user(request)
-    task_id = _task_id(request.match_info["task_id"])
-    return ok(await request.app[SERVICES].tasks.get(user.user_id, task_id))
+    """One round trip: the key is checked by the script that reads the task."""
+    raw_id = request.match_info["task_id"]
+    if not TASK_ID.fullmatch(raw_id):  # unknown without Redis, but a bad key is a 401 first
+        await current_user(request)
+        raise NotFound("task", raw_id[:64])
+    user, task = await request.app[SERVICES].tasks.get_for_key(key_digest(api_key_of(request)), raw_id)
+    structlog.contextvars.bind_contextvars(user_id=user.user_id)
+    return ok(task)
 
 
 @routes.post("/api/v1/task/cancel")

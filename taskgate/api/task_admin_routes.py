@@ -6,13 +6,13 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from taskgate.admin.tasks import LIST_LIMIT_MAX, TaskAdmin, TaskFilter
 from taskgate.api.auth import require_admin
-from taskgate.api.envelope import ok
 from taskgate.api.overview import overview_for
 from taskgate.api.requests import parse
 from taskgate.api.state import SERVICES
 from taskgate.models import TaskStatus
-from taskgate.tasks.admin import LIST_LIMIT_MAX, TaskAdmin, TaskFilter
+from taskgate.web.envelope import ok
 
 routes = web.RouteTableDef()
 P = "/admin/v1"

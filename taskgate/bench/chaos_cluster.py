@@ -11,6 +11,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +21,8 @@ from taskgate.store.redis_launcher import die_with_parent, free_port, redis_argv
 
 if TYPE_CHECKING:
     from taskgate.bench.sentinel_set import SentinelSet
+
+STOP_TIMEOUT_S = 20.0
 
 
 class Proc:
@@ -62,14 +66,27 @@ class Proc:
             self.popen.wait(10)
 
     def stop(self) -> None:
-        if self.popen is None or self.popen.poll() is not None:
-            return
-        self.signal(signal.SIGCONT)
-        self.signal(signal.SIGTERM)
+        stop_all([self])
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+
+def stop_all(procs: Iterable[Proc], timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """SIGTERM (after SIGCONT) every process at once, then wait for each; SIGKILL when one is not
+    gone within ``timeout_s``. At once: one by one, each shutdown was waited for in turn."""
+    live = [p for p in procs if p.running]
+    for proc in live:
+        proc.signal(signal.SIGCONT)
+        proc.signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for proc in live:
+        assert proc.popen is not None
         try:
-            self.popen.wait(20)
+            proc.popen.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            self.kill()
+            proc.kill()
 
 
 class Cluster:
@@ -181,8 +198,9 @@ class Cluster:
             await proc.wait_logged("worker_started")
 
     def stop(self) -> None:
-        for proc in (*self.workers, *self.schedulers, self.api, self.sim, self.redis):
-            proc.stop()
+        # tier by tier, so the roles still reach the API's simulator and Redis while they stop
+        for tier in ((*self.workers, *self.schedulers), (self.api, self.sim), (self.redis,)):
+            stop_all(tier)
         if self.sentinel is not None:
             self.sentinel.stop()
         if not os.environ.get("TASKGATE_CHAOS_KEEP_LOGS"):

@@ -34,8 +34,8 @@ from redis.asyncio import Redis
 from rich.console import Console
 
 from taskgate.bench import report
-from taskgate.catalogue import Catalogue
-from taskgate.devserver import safe_url
+from taskgate.catalogue.spec import Catalogue
+from taskgate.dev.server import safe_url
 from taskgate.models import Lane, Plan, Pool
 from taskgate.scheduler.dispatcher import Dispatch, Dispatcher
 from taskgate.scheduler.runner import dispatch_all
@@ -44,7 +44,7 @@ from taskgate.store import script_api
 from taskgate.store.keys import SHARED_OWNER, Keys, flow_id
 from taskgate.store.redis_launcher import ThrowawayRedis
 from taskgate.store.scripts import Scripts
-from taskgate.users import plan_lua_fields
+from taskgate.users.service import plan_lua_fields
 
 PIPELINE_CHUNK = 1000
 MODEL, MODEL_GROUP, TASK_TYPE, UNIT = "midjourney", "midjourney", "imagine", "credits"
@@ -262,7 +262,7 @@ class Scenario:
             k.idempotency(user_id, "-"),
             k.flow(flow),
         ]
-        args = [k.base, "", task_id, json.dumps(fields), UNIT, self.config.price, "0", flow, 0]
+        args = [k.base, "", task_id, json.dumps(fields), UNIT, self.config.price, "0", flow, 0, "", ""]
         return task_id, keys, args
 
     async def sha(self, name: str) -> str:

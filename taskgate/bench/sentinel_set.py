@@ -17,7 +17,7 @@ from pathlib import Path
 from redis import Redis
 from redis.exceptions import RedisError
 
-from taskgate.bench.chaos_cluster import Proc
+from taskgate.bench.chaos_cluster import Proc, stop_all
 from taskgate.store.redis_launcher import free_port, redis_argv
 
 SERVICE = "tgmaster"
@@ -90,8 +90,8 @@ class SentinelSet:
         _wait(self._sentinels_ready, "the sentinels did not discover each other and the replica")
 
     def stop(self) -> None:
-        for proc in (*self.sentinels, *self.nodes):
-            proc.stop()
+        stop_all(self.sentinels)  # first, so they do not fail over while the nodes stop
+        stop_all(self.nodes)
         if not self.keep_dir and not os.environ.get("TASKGATE_CHAOS_KEEP_LOGS"):
             shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import structlog
 from redis.asyncio import Redis
 
-from taskgate.catalogue import Catalogue
+from taskgate.catalogue.spec import Catalogue
 from taskgate.errors import InvalidInput
 from taskgate.store import script_api
 from taskgate.store.keys import Keys
 from taskgate.store.scripts import Scripts
 
-if TYPE_CHECKING:
-    from taskgate.users import UserRecord
+
+class Customer(Protocol):
+    """What the account view reads of a customer (``users.service.UserRecord``): billing sits below
+    users, so it names the fields it needs instead of importing the record."""
+
+    @property
+    def user_id(self) -> str: ...
+    @property
+    def plan(self) -> str: ...
+    @property
+    def service_mode(self) -> str: ...
+    @property
+    def failover(self) -> bool: ...
+
 
 log = structlog.get_logger(__name__)
 
@@ -72,7 +84,7 @@ class WalletService:
         raw = await self.redis.hgetall(self.keys.daily(user_id, utc_day(now_ms)))
         return {k.decode(): int(v) for k, v in raw.items()}
 
-    async def account_view(self, user: UserRecord) -> dict[str, Any]:
+    async def account_view(self, user: Customer) -> dict[str, Any]:
         """``GET /api/v1/account``: plan, wallets, PPU tasks running and cap, today's counters."""
         plan = self.catalogue.plan(user.plan)
         sec, usec = await self.redis.time()

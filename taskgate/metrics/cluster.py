@@ -13,8 +13,8 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from taskgate.metrics.waiting import pending_summary
 from taskgate.models import LANES_BY_PRIORITY
-from taskgate.scheduler.waiting import pending_summary
 from taskgate.store import script_api
 from taskgate.store.keys import Keys
 from taskgate.store.scripts import Scripts

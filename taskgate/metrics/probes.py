@@ -13,8 +13,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from taskgate.api.envelope import error, ok
 from taskgate.metrics.process import ProcessMetrics
+from taskgate.web.envelope import error, ok
 
 log = structlog.get_logger(__name__)
 

@@ -11,13 +11,13 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from redis.asyncio import Redis
 
-from taskgate.catalogue import Catalogue
+from taskgate.catalogue.input_fields import field_error
+from taskgate.catalogue.spec import Catalogue
 from taskgate.errors import InvalidInput, NotFound
-from taskgate.input_fields import field_error
 from taskgate.logging import remember_secret
+from taskgate.metrics.waiting import pending_summary
 from taskgate.models import AccountState, Lane
 from taskgate.providers.base import AccountAccess
-from taskgate.scheduler.waiting import pending_summary
 from taskgate.settings import Settings
 from taskgate.store import script_api
 from taskgate.store.keys import SHARED_OWNER, Keys

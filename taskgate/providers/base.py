@@ -102,7 +102,7 @@ class UpstreamRequest:
     mode: str  # turbo | fast | relax (the task's lane)
     input: dict[str, Any]
     idempotency_key: str  # the task id: a re-submit after a crash returns the same upstream job
-    callback_url: str = ""  # where the upstream may notify completion (taskgate/callbacks.py); "" none
+    callback_url: str = ""  # where the upstream may notify completion (providers/callbacks.py); "" none
     callback_secret: str = ""  # sent back by GoAPI-style upstreams in x-webhook-secret; "" none
 
 

@@ -7,7 +7,7 @@ Wire format (DESIGN.md §4): header ``x-api-key``; every answer is the envelope
   ``Idempotency-Key: <task id>`` (honoured by taskgate; harmless elsewhere) -> ``data.task_id``.
   Midjourney's mode travels as ``input.process_mode``; it is filled from the task's lane when absent.
   With upstream callbacks on, ``config.webhook_config`` = ``{"endpoint": <this attempt's callback
-  URL>, "secret": <this attempt's secret>}`` (taskgate/callbacks.py); polling stays the fallback.
+  URL>, "secret": <this attempt's secret>}`` (taskgate/providers/callbacks.py); polling stays the fallback.
 - poll: ``GET {base}/api/v1/task/{id}`` -> ``data.status`` (``pending|staged|processing|completed|
   failed``, capitalised legacy values too), ``data.output`` (with ``progress``), ``data.error{code,
   message, raw_message}``.

@@ -14,7 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from taskgate.catalogue import Catalogue
+from taskgate.catalogue.spec import Catalogue
 from taskgate.errors import RedisUnavailable
 from taskgate.metrics.probes import Liveness, create_probe_app, serve_probes
 from taskgate.metrics.process import ProcessMetrics

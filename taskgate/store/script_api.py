@@ -64,6 +64,20 @@ class Balance:
 class CreatedTask:
     task_id: str
     created: bool  # False: a duplicate (same Idempotency-Key, or a repeat of the same call)
+    # what a created task's first read needs (zero/empty for a duplicate)
+    created_ms: int = 0
+    unit: str = ""
+    frozen: int = 0
+    running: int = 0  # the user's leased PPU slots
+    flow_wait: str = ""  # the flow's wait reason, "" when none
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRead:
+    user: list[Any]  # the requested user fields' values, in order (None when unset)
+    task: dict[str, str]
+    running: int
+    flow_wait: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,8 +427,11 @@ async def create_task(
     relax: bool,
     flow_id: str,
     idem_ttl_ms: int,
+    key_digest: str = "",
+    user_stamp: str = "",
 ) -> CreatedTask:
-    """``idem_digest``: the Idempotency-Key's digest ("-" and ``idem_ttl_ms`` 0 without one)."""
+    """``idem_digest``: the Idempotency-Key's digest ("-" and ``idem_ttl_ms`` 0 without one);
+    ``key_digest`` (with ``user_stamp``): re-check the caller's API key and user in the script."""
     r = await s.call(
         "create_task",
         keys=[
@@ -436,9 +453,25 @@ async def create_task(
             _flag(relax),
             flow_id,
             idem_ttl_ms,
+            key_digest,
+            user_stamp,
         ],
     )
-    return CreatedTask(str(r[1]), int(r[2]) == 1)
+    if int(r[2]) != 1:
+        return CreatedTask(str(r[1]), False)
+    _, task_id, _, created_ms, unit, frozen, running, flow_wait = r
+    return CreatedTask(task_id, True, int(created_ms), unit or "", int(frozen), int(running), flow_wait or "")
+
+
+@typed("read_task", key_args=("key_digest",))
+async def read_task(s: Scripts, k: Keys, *, key_digest: str, task_id: str, fields: Sequence[str]) -> TaskRead:
+    """A customer's read of one task with its API key checked in the same step."""
+    r = await s.call(
+        "read_task",
+        keys=[k.api_key(key_digest), k.task(task_id), k.flow_wait()],
+        args=[k.base, task_id, *fields],
+    )
+    return TaskRead(list(r[1]), _flat_dict(r[2]), int(r[3]), r[4] or "")
 
 
 @typed("finish_task")

@@ -40,7 +40,7 @@ from taskgate.settings import Settings
 from taskgate.store.connection import FAILOVER_REPLIES, is_failover_error
 
 if TYPE_CHECKING:
-    from taskgate.catalogue import Catalogue
+    from taskgate.catalogue.spec import Catalogue
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +70,7 @@ IDEMPOTENT = frozenset(
         "put_account",
         "remove_account",
         "set_account_state",
+        "read_task",
     }
 )
 # With TASKGATE_REDIS_MIN_REPLICAS_ACK > 0 these answer only after WAIT saw the replicas take them.
@@ -170,7 +171,7 @@ def with_catalogue(text: str, catalogue: Catalogue) -> str:
 
 @functools.cache
 def _packaged_catalogue() -> Catalogue:
-    from taskgate.catalogue import Catalogue  # late: the catalogue is a higher layer than the store
+    from taskgate.catalogue.spec import Catalogue  # late: the catalogue is a higher layer than the store
 
     return Catalogue.load()
 

@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 from redis.asyncio import Redis
 
-from taskgate.catalogue import Catalogue, TaskSpec
+from taskgate.catalogue.spec import Catalogue, TaskSpec
 from taskgate.errors import InvalidInput, NotFound
 from taskgate.models import CreateTaskRequest, Lane, Outcome, Pool, ServiceMode, TaskStatus, WaitReason
 from taskgate.settings import Settings
@@ -21,8 +21,8 @@ from taskgate.store.keys import Keys, flow_id
 from taskgate.store.scripts import Scripts
 from taskgate.tasks.origin import check_origin
 from taskgate.tasks.record import TaskRecord
-from taskgate.users import UserRecord, UserService
-from taskgate.webhooks.ssrf import ForbiddenDestination, check_endpoint
+from taskgate.users.service import USER_FIELDS, UserRecord, UserService
+from taskgate.web.ssrf import ForbiddenDestination, check_endpoint
 
 log = structlog.get_logger(__name__)
 
@@ -45,13 +45,20 @@ class TaskService:
 
     # --- customer side -------------------------------------------------------------------
     async def create(
-        self, user: UserRecord, req: CreateTaskRequest, idempotency_key: str | None = None
+        self,
+        user: UserRecord,
+        req: CreateTaskRequest,
+        idempotency_key: str | None = None,
+        *,
+        key_digest: str = "",
     ) -> dict[str, Any]:
+        """``key_digest``: ``user`` came from a cache; the script checks that this API key still
+        names the user and that plan and settings are as ``user`` says (Unauthorized, UserChanged)."""
         spec = self.catalogue.resolve(req.model, req.task_type)
         task_input = self.catalogue.validate_input(spec, req.input)
         await check_origin(self.load, user.user_id, spec.model, spec.task_type, task_input)
         plan = self.catalogue.plan(user.plan)
-        await self._check_prompt(user, plan.features, task_input)
+        await self._check_prompt(user, plan.features, task_input, key_digest)
         lane = self.catalogue.lane(spec, task_input)
         priced = self.catalogue.price(spec, task_input, plan)
         pool = self._pool_for(user, req)
@@ -83,19 +90,41 @@ class TaskService:
             relax=relax,
             flow_id=flow,
             idem_ttl_ms=IDEMPOTENCY_TTL_MS if idempotency_key else 0,
+            key_digest=key_digest,
+            user_stamp=user_stamp(user) if key_digest else "",
         )
-        created_id, created = result.task_id, result.created
-        if created:
-            log.info(
-                "task_created",
-                task_id=created_id,
-                user_id=user.user_id,
-                model=spec.model,
-                task_type=spec.task_type,
-                lane=str(lane),
-                pool=str(pool),
-            )
-        return await self.get(user.user_id, created_id, user=user, flow=flow if created else None)
+        if not result.created:
+            return await self.get(user.user_id, result.task_id, user=user)
+        log.info(
+            "task_created",
+            task_id=result.task_id,
+            user_id=user.user_id,
+            model=spec.model,
+            task_type=spec.task_type,
+            lane=str(lane),
+            pool=str(pool),
+        )
+        return self._created_view(user, fields, flow, result)
+
+    def _created_view(
+        self, user: UserRecord, fields: dict[str, str], flow: str, result: script_api.CreatedTask
+    ) -> dict[str, Any]:
+        """The new task's view from what the create script wrote and returned (no read back): the
+        hash it stored is ``fields`` without empty values, plus these."""
+        stored = {k: v for k, v in fields.items() if v not in ("", "0")}
+        stored |= {
+            "id": result.task_id,
+            "status": TaskStatus.PENDING,
+            "created_ms": str(result.created_ms),
+            "flow": flow,
+        }
+        if result.unit:
+            stored["unit"] = result.unit
+        if result.frozen > 0:
+            stored["frozen"] = str(result.frozen)
+        record = TaskRecord.from_hash(stored)
+        record.wait_reason = result.flow_wait or WaitReason.QUEUED
+        return self._to_api(record, user, result.running)
 
     async def get(
         self, user_id: str, task_id: str, *, user: UserRecord | None = None, flow: str | None = None
@@ -120,6 +149,18 @@ class TaskService:
             user = UserRecord.from_hash(_decoded(raw_user[0]))
         await self._fill_wait_reason(record)
         return self._to_api(record, user, int(running))
+
+    async def get_for_key(self, key_digest: str, task_id: str) -> tuple[UserRecord, dict[str, Any]]:
+        """The caller (by API key digest) and its view of one task, in one script call: the key is
+        checked in the same step (Unauthorized when unknown, NotFound for another user's task)."""
+        read = await script_api.read_task(
+            self.scripts, self.keys, key_digest=key_digest, task_id=task_id, fields=USER_FIELDS
+        )
+        user = UserRecord.from_fields(read.user)
+        record = TaskRecord.from_hash(read.task)
+        if record.status == TaskStatus.PENDING and not record.wait_reason:
+            record.wait_reason = read.flow_wait or WaitReason.QUEUED
+        return user, self._to_api(record, user, read.running)
 
     async def list(self, user_id: str, *, page: int, size: int) -> tuple[builtins.list[dict[str, Any]], int]:
         user = await self.users.get(user_id)
@@ -212,14 +253,17 @@ class TaskService:
 
     # --- helpers -----------------------------------------------------------------------------
     async def _check_prompt(
-        self, user: UserRecord, features: frozenset[str], task_input: dict[str, Any]
+        self, user: UserRecord, features: frozenset[str], task_input: dict[str, Any], key_digest: str = ""
     ) -> None:
-        """B8: banned words are refused before queueing and count as incorrect (unless skipped)."""
+        """B8: banned words are refused before queueing and count as incorrect (unless skipped).
+        A user from the API's cache is checked against its key first: a revoked key counts nothing."""
         if task_input.get("skip_prompt_check") and "skip_prompt_check" in features:
             return
         word = self.catalogue.check_prompt(task_input)
         if word is None:
             return
+        if key_digest:
+            await self.users.check_key(key_digest, user.user_id)
         await script_api.record_incorrect(self.scripts, self.keys, user_id=user.user_id)
         raise InvalidInput("input.prompt", f"contains the banned word {word!r} (prompt checker)")
 
@@ -296,6 +340,11 @@ class TaskService:
     async def _now_ms(self) -> int:
         sec, usec = await self.redis.time()
         return int(sec) * 1000 + int(usec) // 1000
+
+
+def user_stamp(user: UserRecord) -> str:
+    """What create_task.lua compares with the user hash (ARGV[11]): the fields a create decides on."""
+    return "\n".join((user.plan, user.service_mode, user.webhook_endpoint))
 
 
 def _decoded(raw: dict[bytes, bytes]) -> dict[str, str]:

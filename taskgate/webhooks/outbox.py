@@ -23,9 +23,9 @@ from taskgate.store import script_api
 from taskgate.store.keys import Keys
 from taskgate.store.scripts import Scripts
 from taskgate.tasks.record import TaskRecord
-from taskgate.users import UserRecord
+from taskgate.users.service import UserRecord
+from taskgate.web.ssrf import ForbiddenDestination, check_url, guarded_connector_kwargs
 from taskgate.webhooks.signing import sign
-from taskgate.webhooks.ssrf import ForbiddenDestination, check_url, guarded_connector_kwargs
 
 log = structlog.get_logger(__name__)
 

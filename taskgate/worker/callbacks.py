@@ -15,7 +15,7 @@ from collections.abc import Callable
 import structlog
 from redis.asyncio import Redis
 
-from taskgate import callbacks
+from taskgate.providers import callbacks
 from taskgate.store.keys import Keys
 
 log = structlog.get_logger(__name__)

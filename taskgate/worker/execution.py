@@ -12,11 +12,11 @@ import asyncio
 
 import structlog
 
-from taskgate import callbacks
 from taskgate.errors import StaleAttempt
 from taskgate.models import TaskStatus
 from taskgate.pool.health import AccountHealth
 from taskgate.pool.registry import AccountRegistry
+from taskgate.providers import callbacks
 from taskgate.providers.base import AccountAccess, Provider, ProviderError, UpstreamRequest
 from taskgate.settings import Settings
 from taskgate.tasks.service import TaskService

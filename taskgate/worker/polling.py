@@ -10,7 +10,7 @@ less often rather than more. A resumed attempt (its upstream job submitted by an
 polls at once. ``upstream_polls_per_s_per_account`` caps how often one worker process polls one
 account (0: no cap); polls over the cap wait their turn.
 
-With upstream callbacks (taskgate/callbacks.py, for providers in ``CALLBACK_PROVIDERS``), an
+With upstream callbacks (taskgate/providers/callbacks.py, for providers in ``CALLBACK_PROVIDERS``), an
 attempt registers for its callback before it submits; polling then is only the slow safety
 check: the first poll at 1.5x the expected duration, then every ``callback_safety_poll_s``, and a
 callback wakes the attempt to poll at once. The worker's watcher (worker/watcher.py) asks this
@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from taskgate import callbacks
+from taskgate.providers import callbacks
 from taskgate.settings import Settings
 from taskgate.worker.callbacks import CallbackHub
 

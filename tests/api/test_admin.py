@@ -323,6 +323,7 @@ def test_cli_without_redis_exits_1(monkeypatch, capsys, prefix):
         port = s.getsockname()[1]
     monkeypatch.setenv("TASKGATE_REDIS_URL", f"redis://127.0.0.1:{port}/0")
     monkeypatch.setenv("TASKGATE_KEY_PREFIX", prefix)
+    monkeypatch.setenv("TASKGATE_REDIS_RETRY_S", "0.5")  # a compressed clock: give up after 0.5 s, not 15
     code, out, err = run_cli(capsys, "admin", "users", "list", "--json")
     assert code == 1 and out == "" and "error" in err
 

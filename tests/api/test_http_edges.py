@@ -58,7 +58,7 @@ async def test_unexpected_error_is_a_500_envelope_without_traceback(client, user
     async def broken(*args, **kwargs):
         raise RuntimeError("secret internals /etc/passwd")
 
-    monkeypatch.setattr(services.tasks, "get", broken)
+    monkeypatch.setattr(services.tasks, "get_for_key", broken)
     resp = await client.get(
         "/api/v1/task/0b0e6c55-3c1c-4d5b-9b43-1b6f2e2f7e11",
         headers={"x-api-key": user[1], "x-request-id": "req-123"},

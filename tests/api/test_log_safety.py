@@ -83,7 +83,7 @@ async def make_client_and_sink(make_client, services, monkeypatch):
     monkeypatch.undo()
     _, key = await services.users.create("developer", wallets={"mj_quota": 100})
 
-    async def broken(user, req, idempotency_key=None):
+    async def broken(user, req, idempotency_key=None, **kwargs):
         raise RuntimeError(f"boom with {req.config.webhook_config.secret} and {req.input}")
 
     monkeypatch.setattr(services.tasks, "create", broken)
@@ -98,7 +98,7 @@ async def test_a_backend_connection_error_is_a_500_not_a_disconnect(make_client,
     async def refused(*args, **kwargs):
         raise ConnectionRefusedError("backend down")
 
-    monkeypatch.setattr(services.tasks, "get", refused)
+    monkeypatch.setattr(services.tasks, "get_for_key", refused)
     client = await make_client()
     resp = await client.get("/api/v1/task/0b0e6c55-3c1c-4d5b-9b43-1b6f2e2f7e11", headers={"x-api-key": key})
     assert resp.status == 500 and (await resp.json())["message"] == "internal error"

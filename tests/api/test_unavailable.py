@@ -35,7 +35,7 @@ async def test_a_script_call_retries_until_redis_is_back(keys):
     try:  # Redis is not there yet: the call must wait for it, not fail
         reap = scripts.call("reap_leases", keys=[keys.leases(), keys.arq_queue()], args=REAP_ARGS(keys, 10))
         call = asyncio.create_task(reap)
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(0.5)  # a refused connection fails at once: only a retrying call is still on
         assert not call.done()
         await asyncio.to_thread(server.start)
         assert (await asyncio.wait_for(call, 20))[:2] == [0, 0]
@@ -134,6 +134,8 @@ async def test_repeating_create_task_with_the_same_id_changes_nothing(services, 
             "0",
             flow,
             0,
+            "",
+            "",
         ],
     )
     assert result[1:] == [task_id, 0]  # a duplicate

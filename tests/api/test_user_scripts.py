@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from taskgate.errors import NotFound, ScriptError, Unauthorized
-from taskgate.users import digest
+from taskgate.users.service import digest
 from tests.api.conftest import snapshot
 
 

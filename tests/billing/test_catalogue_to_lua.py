@@ -9,7 +9,7 @@ from importlib import resources
 
 import pytest
 
-from taskgate.catalogue import Catalogue
+from taskgate.catalogue.spec import Catalogue
 from taskgate.store.scripts import Scripts, with_catalogue
 from tests.factories import CATALOGUE, enqueue, make_user, wallet
 

@@ -10,6 +10,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -20,7 +21,7 @@ from taskgate.scheduler.dispatcher import Dispatcher
 from taskgate.settings import Settings
 from taskgate.store.keys import Keys
 from taskgate.store.scripts import Scripts
-from tests.factories import CATALOGUE, enqueue, make_account, make_user, wallet
+from tests.factories import CATALOGUE, enqueue, examples, make_account, make_user, wallet
 
 DAY = 86_400_000
 T0 = 1_800_000_000_000
@@ -266,10 +267,15 @@ class MoneyMachine(RuleBasedStateMachine):
                 assert all(m.bal[u]["frozen"] == 0 for u in UNITS)
 
 
+@pytest.mark.slow
 def test_money_model(redis_url: str) -> None:
     MoneyMachine.redis_url = redis_url
     run = MoneyMachine.TestCase()
     run.settings = settings(
-        max_examples=150, stateful_step_count=50, deadline=None, suppress_health_check=list(HealthCheck)
+        # 60 runs of up to 50 steps each; TASKGATE_PROPERTY_SCALE multiplies the runs (a long run)
+        max_examples=examples(60),
+        stateful_step_count=50,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
     )
     run.runTest()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from taskgate.catalogue import Catalogue
+from taskgate.catalogue.spec import Catalogue
 
 
 @pytest.fixture(scope="session")

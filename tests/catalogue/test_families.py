@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from taskgate.billing.pricing import TablePrice, compute
-from taskgate.catalogue import Catalogue
+from taskgate.catalogue.pricing import TablePrice, compute
+from taskgate.catalogue.spec import Catalogue
 from taskgate.errors import InvalidInput
 from taskgate.models import CreateTaskRequest, Lane
 

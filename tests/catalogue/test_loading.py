@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from taskgate.catalogue import Catalogue, CatalogueError
+from taskgate.catalogue.spec import Catalogue, CatalogueError
 
 PACKAGED = resources.files("taskgate").joinpath("data", "catalogue.toml").read_text("utf-8")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from taskgate.catalogue import Catalogue, Feature, IncorrectPenalty, PlanSpec
+from taskgate.catalogue.spec import Catalogue, Feature, IncorrectPenalty, PlanSpec
 from taskgate.errors import InvalidInput
 from taskgate.models import Lane, Plan
 

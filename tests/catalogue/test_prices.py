@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from taskgate.catalogue import Catalogue, Priced
+from taskgate.catalogue.spec import Catalogue, Priced
 from taskgate.errors import InvalidInput
 from taskgate.models import Lane
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from taskgate.billing.prompt_check import PromptChecker, parse_banned_words
-from taskgate.catalogue import Catalogue
+from taskgate.catalogue.prompt_check import PromptChecker, parse_banned_words
+from taskgate.catalogue.spec import Catalogue
 
 
 @pytest.mark.parametrize(

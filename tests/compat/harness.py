@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.e2e.conftest import System
+from tests.system import System
 
 # enough of every wallet for any task in the catalogue
 WALLETS = {"credits": 100_000, "mj_quota": 10_000, "suno_quota": 10_000, "luma_quota": 10_000}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from taskgate.catalogue import Catalogue
+from taskgate.catalogue.spec import Catalogue
 
 HERE = Path(__file__).parent
 

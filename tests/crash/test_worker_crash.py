@@ -23,6 +23,8 @@ import aiohttp
 import pytest
 from arq.constants import health_check_key_suffix
 
+from tests.system import running_system
+
 N_TASKS = 12
 READY_TIMEOUT_S = 120.0  # upper bound for a worker process to start on a loaded machine
 WAIT_TIMEOUT_S = 180.0  # upper bound for any other condition polled here
@@ -78,35 +80,13 @@ async def cluster(system_settings, tmp_path, request):
     """Simulator, API and scheduler in this process; workers are started by the tests. The lease
     is ``request.param`` (default LONG_LEASE_MS); attempts are enough to outlast the lease expiring
     again and again for as long as a worker may take to start."""
-    from aiohttp import web
-
-    from taskgate.api.app import create_app
-    from taskgate.scheduler.runner import run_scheduler
-    from taskgate.services import build_services
-    from taskgate.sim.server import create_sim_app
-
     lease_ms = getattr(request, "param", LONG_LEASE_MS)
     max_attempts = math.ceil(READY_TIMEOUT_S * 1000 / lease_ms) + 3
     s = system_settings.model_copy(
         update={"lease_ms": lease_ms, "max_attempts": max_attempts, "sweep_interval_s": 0.2}
     )
-    services = await build_services(s)
-    runners = []
-    for app, port in ((create_sim_app(s), s.sim_port), (create_app(s), s.api_port)):
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        runners.append(runner)
-    stop = asyncio.Event()
-    scheduler = asyncio.create_task(run_scheduler(s, stop))
-    try:
-        yield s, services, tmp_path
-    finally:
-        stop.set()
-        await scheduler
-        for runner in runners:
-            await runner.cleanup()
-        await services.close()
+    async with running_system(s, worker=False) as system:
+        yield s, system.services, tmp_path
 
 
 async def submit_all(settings, services, duration):

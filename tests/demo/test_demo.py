@@ -10,8 +10,10 @@ import json
 import pytest
 from redis import Redis
 
-from taskgate import demo
+from taskgate.dev import demo
 from tests.redis_server import free_port
+
+pytestmark = pytest.mark.slow  # the whole demo, once for the module
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import inspect
 import random
 from collections import Counter
 
-from taskgate.demo_report import (
+from taskgate.dev.demo_driver import Driver
+from taskgate.dev.demo_render import html_page
+from taskgate.dev.demo_report import (
     AccountRun,
     DemoData,
     UserRun,
     build_summary,
     check_ledger,
-    html_page,
     percentile,
 )
-from taskgate.demo_workload import PERSONAS, plan_workload, split_tasks
+from taskgate.dev.demo_workload import MAX_PAUSE_S, PERSONAS, plan_workload, split_tasks
 
 
 def _view(task_id: str, status: str, consume: int, unit: str = "mj_quota", private: bool = False) -> dict:
@@ -122,10 +124,20 @@ def test_percentile_is_nearest_rank():
 
 def test_workload_is_reproducible_and_has_the_special_tasks():
     first, again = plan_workload(30, random.Random(3)), plan_workload(30, random.Random(3))
-    assert [t.body for ts in first.values() for t in ts] == [t.body for ts in again.values() for t in ts]
+    assert first == again  # bodies, cancels and the pauses between submits: the whole workload
     assert sum(split_tasks(30).values()) == 30 and set(first) == {p.label for p in PERSONAS}
     assert sum(len(ts) for ts in first.values()) == 33  # + the prompt checker's, the 402's and the ban's
     byoa_prompts = [t.body["input"].get("prompt", "") for t in first["byoa"]]
     assert any("outcome=banned" in p for p in byoa_prompts[:5])
     kinds = Counter(t.kind for ts in plan_workload(300, random.Random(1)).values() for t in ts)
     assert {"mj-relax", "mj-fast", "mj-turbo", "flux", "kling", "suno"} <= set(kinds)
+
+
+def test_a_seed_fixes_every_random_choice_of_the_workload_and_another_seed_changes_it():
+    """Pauses and cancel delays are planned up front: while the users submit concurrently nothing
+    draws from the seeded generator any more, so their interleaving cannot change what runs."""
+    plans = [plan_workload(60, random.Random(seed)) for seed in (5, 5, 6)]
+    assert plans[0] == plans[1] and plans[0] != plans[2]
+    pauses = [t.pause_s for ts in plans[0].values() for t in ts]
+    assert all(0 <= p <= MAX_PAUSE_S for p in pauses) and len(set(pauses)) > 1
+    assert "rng" not in inspect.signature(Driver.submit_all).parameters

@@ -9,7 +9,6 @@ import gc
 import signal
 from collections import Counter
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import aiohttp
 import pytest
@@ -18,14 +17,11 @@ from arq.connections import create_pool
 from redis.asyncio import Redis
 
 from taskgate.api.app import create_app
-from taskgate.scheduler.runner import run_scheduler
 from taskgate.services import Services, build_services
 from taskgate.settings import Settings
-from taskgate.sim.server import create_sim_app
 from taskgate.store.connection import arq_redis_settings, redis_ready
-from taskgate.worker.runner import run_worker
-from tests.e2e.conftest import System, _serve
 from tests.redis_server import free_port
+from tests.system import System, running_system
 
 pytestmark = [
     pytest.mark.slow,
@@ -94,25 +90,6 @@ async def test_create_waits_for_the_replica_or_answers_503(ha_settings, ha_servi
     assert [e["task"] for e in freezes] == [task_id]  # the retry returned the first task, frozen once
 
 
-@asynccontextmanager
-async def _system(s: Settings) -> AsyncIterator[System]:
-    services = await build_services(s)
-    sim = await _serve(create_sim_app(s), s.sim_port)
-    api = await _serve(create_app(s), s.api_port)
-    stop = asyncio.Event()
-    roles = [asyncio.create_task(run_scheduler(s, stop)), asyncio.create_task(run_worker(s, stop))]
-    http = aiohttp.ClientSession()
-    try:
-        yield System(s, services, f"http://127.0.0.1:{s.api_port}", f"http://127.0.0.1:{s.sim_port}", http)
-    finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(*roles, return_exceptions=True), 60)
-        await http.close()
-        await api.cleanup()
-        await sim.cleanup()
-        await services.close()
-
-
 async def _create(system: System, api_key: str, i: int) -> str:
     """Create with an Idempotency-Key, retrying (503, timeouts, refused) until acknowledged."""
     body = {**BODY, "input": {"prompt": f"fox {i} [sim duration=0.4]", "process_mode": "fast"}}
@@ -165,7 +142,7 @@ async def test_failovers_during_creates_dispatches_and_settlements_lose_nothing(
             "max_attempts": 50,
         }
     )
-    async with _system(s) as system:
+    async with running_system(s, stop_timeout_s=60, tolerate_role_errors=True) as system:
         user_id, api_key = await system.user("premium", wallets={"mj_quota": 100_000})
         await system.shared_account(capacity=10, models=["midjourney"])
         creates = asyncio.gather(*(_create(system, api_key, i) for i in range(60)))

@@ -11,8 +11,8 @@ import sys
 from aiohttp import web
 
 from taskgate.webhooks.receiver import receiver_handler
-from tests.operator.conftest import OpsSystem
 from tests.redis_server import free_port
+from tests.system import OpsSystem
 
 FAST = {"model": "midjourney", "task_type": "imagine"}
 

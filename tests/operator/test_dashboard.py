@@ -9,9 +9,9 @@ import os
 from pathlib import Path
 
 from tests.operator.browser import chromium_page
-from tests.operator.conftest import OpsSystem
 from tests.operator.test_admin_tasks import taskgate_cli
 from tests.operator.test_metrics import drive
+from tests.system import OpsSystem
 
 TOKEN = "test-admin-token"
 

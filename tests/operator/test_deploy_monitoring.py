@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.operator.conftest import OpsSystem
 from tests.operator.test_metrics import drive
+from tests.system import OpsSystem
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 ALERTS = DEPLOY / "prometheus" / "alerts.yml"

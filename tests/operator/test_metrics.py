@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.operator.conftest import OpsSystem
+from tests.system import OpsSystem
 
 IMAGINE = {"model": "midjourney", "task_type": "imagine"}
 

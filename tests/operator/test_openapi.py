@@ -10,8 +10,8 @@ from taskgate.api.app import create_app
 from taskgate.api.openapi import OPERATIONS
 from taskgate.settings import Settings
 from tests.operator.browser import chromium_page
-from tests.operator.conftest import OpsSystem
 from tests.operator.test_metrics import drive
+from tests.system import OpsSystem
 
 
 def app_routes(settings: Settings) -> set[tuple[str, str]]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from taskgate.devserver import EXIT_NO_REDIS, PrivateRedis, RedisUnavailable, run_dev
+from taskgate.dev.server import EXIT_NO_REDIS, PrivateRedis, RedisUnavailable, run_dev
 from taskgate.settings import Settings
 from taskgate.store.connection import redis_answers
 from tests.redis_server import free_port

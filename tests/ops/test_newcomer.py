@@ -20,6 +20,8 @@ import pytest
 
 from tests.ops.test_devserver import DevProcess, dev_env
 
+pytestmark = pytest.mark.slow  # real processes: `taskgate dev` and a CLI process per admin step
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 END_BOUND_S = 90.0  # generous for a loaded machine; a bound on liveness, not a timing assertion
 _SCRIPT = Path(sys.executable).parent / "taskgate"

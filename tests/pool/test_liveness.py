@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 
+from taskgate.metrics.waiting import pending_summary
 from taskgate.models import AccountState, WaitReason
 from taskgate.providers.base import ErrorKind
 from taskgate.scheduler.dispatcher import Dispatcher
-from taskgate.scheduler.waiting import pending_summary
 from tests.factories import enqueue, make_account, make_user, task_fields, wallet
 from tests.pool.conftest import T0
 

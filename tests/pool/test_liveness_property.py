@@ -29,7 +29,7 @@ from taskgate.scheduler.dispatcher import Dispatcher
 from taskgate.settings import Settings
 from taskgate.store.keys import Keys
 from taskgate.store.scripts import Scripts
-from tests.factories import enqueue, make_account, make_user, wallet
+from tests.factories import enqueue, examples, make_account, make_user, wallet
 
 T0 = 1_800_000_000_000
 MAX_WAIT, COOLDOWN_MAX, STEP = 30_000, 40_000, 5_000
@@ -269,8 +269,9 @@ async def scenario(redis_url: str, modes: list[str], caps: list[int], ops: list[
         await redis.aclose()
 
 
+@pytest.mark.slow
 @settings(
-    max_examples=60,
+    max_examples=examples(30),  # TASKGATE_PROPERTY_SCALE multiplies them for a long run
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

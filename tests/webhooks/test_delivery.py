@@ -28,12 +28,13 @@ class Receiver:
         self.headers: list[dict] = []
         self.responses: list[int | str] = []  # scripted: status codes, "sleep", "redirect"
         self.redirect_hits = 0
+        self.release = asyncio.Event()  # a "sleep" answer hangs until the test ends
 
     async def hook(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         action = self.responses.pop(0) if self.responses else 200
-        if action == "sleep":
-            await asyncio.sleep(2)
+        if action == "sleep":  # longer than the sender's timeout, however loaded the machine
+            await self.release.wait()
         if action == "redirect":
             raise web.HTTPFound("/elsewhere")
         payload = verify_request(request.headers, body, SECRET, now=json.loads(body)["timestamp"])
@@ -59,6 +60,7 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     yield r, f"http://127.0.0.1:{port}/hook"
+    r.release.set()
     await runner.cleanup()
 
 

@@ -8,9 +8,9 @@ import socket
 import pytest
 from standardwebhooks import Webhook
 
+from taskgate.web.ssrf import ForbiddenDestination, GuardedResolver, address_is_special, check_url
 from taskgate.webhooks.receiver import verify_request
 from taskgate.webhooks.signing import InvalidSignature, sign, verify
-from taskgate.webhooks.ssrf import ForbiddenDestination, GuardedResolver, address_is_special, check_url
 
 
 @pytest.mark.parametrize("secret", ["plain-goapi-secret", "whsec_" + base64.b64encode(b"k" * 24).decode()])

@@ -12,9 +12,9 @@ import pytest
 from aiohttp import web
 
 from taskgate.scheduler.dispatcher import Dispatcher
-from taskgate.webhooks import ssrf
+from taskgate.web import ssrf
+from taskgate.web.ssrf import ForbiddenDestination, check_endpoint, check_url, normalise_url
 from taskgate.webhooks.outbox import WebhookDispatcher, list_attempts
-from taskgate.webhooks.ssrf import ForbiddenDestination, check_endpoint, check_url, normalise_url
 from tests.factories import enqueue, make_account, make_user
 from tests.redis_server import free_port
 

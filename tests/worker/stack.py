@@ -17,6 +17,7 @@ from taskgate.services import Services, build_services
 from taskgate.settings import Settings
 from taskgate.sim.server import create_sim_app
 from taskgate.worker.runner import run_worker
+from tests.system import serve
 
 
 class PollLog:
@@ -33,13 +34,6 @@ class PollLog:
             self.polls[request.match_info["job_id"]].append(now)
             self.all_polls.append(now)
         return response
-
-
-async def serve(app: web.Application, port: int) -> web.AppRunner:
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner
 
 
 async def running_stack(

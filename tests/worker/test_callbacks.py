@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from taskgate import callbacks
 from taskgate.api.app import create_app
 from taskgate.models import CreateTaskRequest
+from taskgate.providers import callbacks
 from taskgate.services import Services, build_services
 from taskgate.settings import Settings
 from taskgate.worker.callbacks import CallbackHub

@@ -16,10 +16,10 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from taskgate import callbacks
 from taskgate.api.app import create_app
 from taskgate.models import CreateTaskRequest
 from taskgate.pool.registry import AccountSpec
+from taskgate.providers import callbacks
 from taskgate.scheduler.runner import run_scheduler
 from taskgate.services import Services, build_services
 from taskgate.settings import Settings

@@ -15,21 +15,38 @@
 -- ARGV[7] relax       "1" when the task counts toward the daily relax limit (B5)
 -- ARGV[8] flow_id     the flow's id (its key is KEYS[7])
 -- ARGV[9] idem_ttl_ms lifetime of the idempotency record (0 = no Idempotency-Key)
+-- ARGV[10] key_digest (optional, "" = no check) the caller's API key digest: K.api_key(base, it)
+--          must still name the user of KEYS[2], checked before anything else
+-- ARGV[11] user_stamp (with ARGV[10]) plan, service_mode and webhook of the user as the caller
+--          priced the task with, joined by "\n": the user hash must still hold them
 -- Returns: {0, task_id, created(1) | duplicate(0)}; a repeat of the same call (same task_id, after
 --          an unknown outcome) is a duplicate too, so retrying it freezes nothing twice. A duplicate
 --          rewrites its idempotency record / task id (same value) so a WAIT that follows covers the
---          first write as well.
--- Errors: {-3, unit, needed, available} not enough credits; {-4, limit, until_ms} B6 block
+--          first write as well. A created task adds what its first read needs:
+--          {0, task_id, 1, created_ms, unit, frozen, running (the user's leased PPU slots),
+--          flow_wait (its flow's wait reason, or false)}.
+-- Errors: {-3, unit, needed, available} not enough credits; {-4, limit, until_ms} B6 block;
+--         {-8} the API key is unknown or not this user's; {-9} the user's plan or settings changed
 
 --- @include "store/lua/lib/common.lua"
 --- @include "billing/lua/lib/wallet.lua"
 --- @include "scheduler/lua/lib/flows.lua"
+--- @include "store/lua/lib/keys.lua"
 
 local task_key, user_key, wallet, ledger, user_tasks, idem, flow_key =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local base, task_id, unit, price = ARGV[1], ARGV[3], ARGV[5], tonumber(ARGV[6])
 local relax, flow, idem_ttl = ARGV[7] == '1', ARGV[8], tonumber(ARGV[9])
 local now = clock_ms(ARGV[2])
+
+-- the caller authenticated from a cache: a revoked or rotated key, or a changed plan, stops here
+local key_digest = ARGV[10] or ''
+if key_digest ~= '' then
+  local owner = redis.call('GET', K.api_key(base, key_digest))
+  local u = redis.call('HMGET', user_key, 'id', 'plan', 'service_mode', 'webhook')
+  if not owner or owner ~= u[1] then return {-8} end
+  if ARGV[11] ~= table.concat({u[2] or '', u[3] or '', u[4] or ''}, '\n') then return {-9} end
+end
 
 if idem_ttl > 0 then
   local existing = redis.call('GET', idem)
@@ -83,4 +100,6 @@ if fields.lane == 'relax' then redis.call('ZADD', base .. ':relax_waiting', now,
 if not ppu then redis.call('ZADD', base .. ':byoa_waiting', now, task_id) end
 flow_activate(base, flow)
 wake_scheduler(base)
-return {0, task_id, 1}
+local running = redis.call('ZCARD', K.user_leases(base, fields.user))
+local flow_wait = redis.call('HGET', base .. ':flow_wait', flow)
+return {0, task_id, 1, now, unit, price, running, flow_wait}

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
-from taskgate.admin_tasks_cli import register_tasks
+from taskgate.admin.tasks_cli import register_tasks
 from taskgate.errors import RedisUnavailable, TaskgateError
 
 Action = Callable[[Any, argparse.Namespace], Awaitable[Any]]
@@ -228,7 +228,7 @@ def _run(action: Action, args: argparse.Namespace) -> int:
 
 
 def _validation_message(exc: ValidationError) -> str:
-    from taskgate.input_fields import first_error
+    from taskgate.catalogue.input_fields import first_error
 
     loc, reason = first_error(exc)
     return f"invalid {'.'.join(loc) or 'value'}: {reason}"

@@ -33,7 +33,7 @@ def register_tasks(tasks: Any, leaf: Leaf) -> None:
 
 
 async def _list(s: Any, a: argparse.Namespace) -> list[dict[str, Any]]:
-    from taskgate.tasks.admin import TaskAdmin, TaskFilter
+    from taskgate.admin.tasks import TaskAdmin, TaskFilter
 
     f = TaskFilter(
         status=a.status,
@@ -48,7 +48,7 @@ async def _list(s: Any, a: argparse.Namespace) -> list[dict[str, Any]]:
 
 def _verb(verb: str) -> Action:
     async def act(s: Any, a: argparse.Namespace) -> Any:
-        from taskgate.tasks.admin import TaskAdmin
+        from taskgate.admin.tasks import TaskAdmin
 
         result = await getattr(TaskAdmin(s), verb)(a.task_id)
         if verb == "show" and not a.json:

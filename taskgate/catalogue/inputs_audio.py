@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from taskgate.input_fields import (
+from taskgate.catalogue.input_fields import (
     MediaUrl,
     OptionalMediaUrl,
     OptionalPrompt,

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from redis.asyncio import Redis
 
-from taskgate.catalogue import Catalogue, Feature, PlanSpec
+from taskgate.catalogue.spec import Catalogue, Feature, PlanSpec
 from taskgate.errors import InvalidInput, NotFound, Unauthorized
 from taskgate.models import ServiceMode, now_ms
 from taskgate.store import script_api
 from taskgate.store.keys import Keys
-from taskgate.webhooks.ssrf import ForbiddenDestination, check_endpoint
+from taskgate.web.ssrf import ForbiddenDestination, check_endpoint
 
 if TYPE_CHECKING:
     from taskgate.billing.wallets import WalletService
@@ -33,8 +33,29 @@ def digest(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
 
 
+def key_digest(api_key: str | None) -> str:
+    """The digest of a key that may exist; Unauthorized (without a Redis call) for one that cannot."""
+    if not api_key or not api_key.startswith(API_KEY_PREFIX) or len(api_key) > 200:
+        raise Unauthorized()
+    return digest(api_key)
+
+
 def new_api_key() -> str:
     return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+# The user hash fields a UserRecord is built from (scripts that authenticate return these, in order;
+# the first must be "id").
+USER_FIELDS = (
+    "id",
+    "plan",
+    "service_mode",
+    "failover_setting",
+    "failover",
+    "webhook",
+    "notify_endpoint",
+    "created_ms",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +79,11 @@ class UserRecord:
             notify_endpoint=raw.get("notify_endpoint", ""),
             created_ms=int(raw.get("created_ms") or 0),
         )
+
+    @classmethod
+    def from_fields(cls, values: list[str | None]) -> UserRecord:
+        """From the values of ``USER_FIELDS``, in order (None for an unset field)."""
+        return cls.from_hash({k: v for k, v in zip(USER_FIELDS, values, strict=True) if v is not None})
 
 
 def plan_lua_fields(plan: PlanSpec) -> dict[str, str]:
@@ -136,15 +162,22 @@ class UserService:
         return user_id, api_key
 
     async def authenticate(self, api_key: str | None) -> UserRecord:
-        if not api_key or not api_key.startswith(API_KEY_PREFIX) or len(api_key) > 200:
-            raise Unauthorized()
-        user_id = await self.redis.get(self.keys.api_key(digest(api_key)))
+        return await self.authenticate_digest(key_digest(api_key))
+
+    async def authenticate_digest(self, key_digest: str) -> UserRecord:
+        user_id = await self.redis.get(self.keys.api_key(key_digest))
         if user_id is None:
             raise Unauthorized()
         try:
             return await self.get(user_id.decode())
         except NotFound as exc:
             raise Unauthorized() from exc
+
+    async def check_key(self, key_digest: str, user_id: str) -> None:
+        """Unauthorized unless the API key with this digest still names ``user_id``."""
+        owner = await self.redis.get(self.keys.api_key(key_digest))
+        if owner is None or owner.decode() != user_id:
+            raise Unauthorized()
 
     async def get(self, user_id: str) -> UserRecord:
         raw = await self.redis.hgetall(self.keys.user(user_id))

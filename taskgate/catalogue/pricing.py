@@ -21,8 +21,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from taskgate.catalogue.inputs import image_pixels
 from taskgate.errors import InvalidInput
-from taskgate.inputs import image_pixels
 from taskgate.models import Lane
 
 SIZE_CLASS = "size_class"

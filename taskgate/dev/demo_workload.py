@@ -12,6 +12,7 @@ from taskgate.models import Plan
 
 CANCEL_SHARE = 0.06
 OWN_CAPACITY = 4  # slots of the BYOA user's own account
+MAX_PAUSE_S = 0.02  # a user's pause between two submits
 
 PROMPTS = (
     "a lighthouse at dawn",
@@ -71,6 +72,7 @@ class PlannedTask:
     body: dict[str, Any]
     cancel_after_s: float | None = None
     after_earlier_final: bool = False  # submit once every earlier task of this user has ended
+    pause_s: float = 0.0  # the user's pause after submitting it (planned, so a seed repeats it)
 
 
 def split_tasks(total: int) -> dict[str, int]:
@@ -106,6 +108,11 @@ def plan_workload(total: int, rng: random.Random) -> dict[str, list[PlannedTask]
         planned.kind, planned.cancel_after_s = KINDS[i % 3][0], None
     banned = _mj("fast")("a storm over the harbour [sim duration=0.3 outcome=banned]")
     byoa.insert(at, PlannedTask("byoa", "mj-fast", banned, after_earlier_final=True))
+    # drawn here, not while the users submit concurrently: one shared generator read in whatever
+    # order the submitters interleave would not repeat with the seed
+    for tasks in out.values():
+        for planned in tasks:
+            planned.pause_s = rng.uniform(0, MAX_PAUSE_S)
     return out
 
 

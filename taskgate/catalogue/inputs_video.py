@@ -13,7 +13,7 @@ from uuid import UUID
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from taskgate.input_fields import (
+from taskgate.catalogue.input_fields import (
     MediaUrl,
     OptionalMediaUrl,
     OptionalPrompt,

@@ -1,8 +1,9 @@
 """Input models (pydantic v2) per task type, named by the catalogue's ``input = "<schema>"`` entries.
 
 Midjourney, Flux, the image toolkit and Trellis (3D) live here; video families in
-``taskgate.inputs_video``, music and audio in ``taskgate.inputs_audio``, shared field types in
-``taskgate.input_fields``. ``Catalogue.validate_input`` dumps the model (without ``None`` values) as the
+``taskgate.catalogue.inputs_video``, music and audio in
+``taskgate.catalogue.inputs_audio``, shared field types in ``taskgate.catalogue.input_fields``.
+``Catalogue.validate_input`` dumps the model (without ``None`` values) as the
 task's normalised input and turns the first validation error into ``InvalidInput("input.<field>",
 reason)``. Constraints follow GoAPI's public documentation (the catalogue cites the page per entry);
 fields the documentation leaves open pass through unchanged.
@@ -16,7 +17,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from taskgate.input_fields import (
+from taskgate.catalogue.input_fields import (
     HttpUrl,
     ImageSide,
     ImageSize,
@@ -34,8 +35,8 @@ from taskgate.input_fields import (
     invalid_input_from,
     require_one,
 )
-from taskgate.inputs_audio import AUDIO_INPUTS
-from taskgate.inputs_video import VIDEO_INPUTS
+from taskgate.catalogue.inputs_audio import AUDIO_INPUTS
+from taskgate.catalogue.inputs_video import VIDEO_INPUTS
 from taskgate.models import Lane
 
 __all__ = ["INPUT_MODELS", "TaskInput", "image_pixels", "invalid_input_from"]

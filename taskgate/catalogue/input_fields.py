@@ -1,4 +1,4 @@
-"""Field types and helpers shared by the input models (``taskgate.inputs``, ``inputs_video``,
+"""Field types and helpers shared by the input models (``taskgate.catalogue.inputs``, ``inputs_video``,
 ``inputs_audio``).
 
 Each input model checks the fields taskgate relies on and the constraints GoAPI documents, and passes

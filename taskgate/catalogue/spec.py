@@ -21,10 +21,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from taskgate.billing import pricing
-from taskgate.billing.prompt_check import PromptChecker, parse_banned_words
+from taskgate.catalogue import pricing
+from taskgate.catalogue.inputs import INPUT_MODELS, TaskInput, invalid_input_from
+from taskgate.catalogue.prompt_check import PromptChecker, parse_banned_words
 from taskgate.errors import InvalidInput
-from taskgate.inputs import INPUT_MODELS, TaskInput, invalid_input_from
 from taskgate.models import Lane
 
 CATALOGUE_FILE = "catalogue.toml"

@@ -1,0 +1,1 @@
+"""The catalogue: plans, units, models, task types, prices, input models, the prompt checker."""

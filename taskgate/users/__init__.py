@@ -1,0 +1,1 @@
+"""Customers: plan fields, settings, webhook endpoints and API keys."""

@@ -1,0 +1,1 @@
+"""HTTP pieces every role shares: the response envelope and the SSRF guard."""
