@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -75,6 +75,17 @@ class Settings(BaseSettings):
     # --- scheduler (rules S1-S7)
     lease_ms: int = 30_000  # a slot lease lives this long unless the worker renews it
     renew_interval_s: float = 5.0
+
+    @field_validator("renew_interval_s")
+    @classmethod
+    def _renews_within_the_lease(cls, value: float, info: ValidationInfo) -> float:
+        """A lease renewed less often than twice per lifetime expires between renewals under load,
+        and its running attempt is reaped as lost."""
+        lease_ms = info.data.get("lease_ms")
+        if value <= 0 or (lease_ms is not None and value * 1000 * 2 > lease_ms):
+            raise ValueError(f"must be above 0 and at most half of TASKGATE_LEASE_MS ({lease_ms} ms)")
+        return value
+
     dispatch_batch: int = 64  # most dispatches one script call may make
     # back-pressure: no dispatch while this many dispatched jobs wait for a worker (0 = no bound);
     # about lease time x a conservative start rate (30 s x ~70 jobs/s)
