@@ -1,7 +1,7 @@
 """arq as the worker shell, tuned: JSON jobs, many concurrent jobs, and no queue scan on the hot
 path. arq's own loop sleeps ``poll_delay`` and then re-reads its whole queue sorted set, checking
 every listed job (running ones included) with a WATCH transaction; here dispatch also appends each
-new job id to a list, which workers pop (blocking when idle) and hand to arq's ``start_jobs``. arq's
+new job id to a list, which workers pop (blocking when idle) and claim in one round trip. arq's
 scan still runs, slowly, to pick up anything left behind and to run cron and health checks.
 
 A job only submits (the watcher holds the attempt afterwards), so the jobs a worker starts are
@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix, retry_key_prefix
+from arq.utils import timestamp_ms
 from arq.worker import Worker
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError
@@ -51,15 +52,35 @@ class WakeWorker(Worker):
         return free
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
-        """arq's, for as many jobs as there is room for (arq's scan may list more), started
-        concurrently: arq starts one job after another, a few Redis round trips each, which bounds
-        how fast a worker submits when each job is short."""
-        free = self._free()
-        ids = job_ids[: max(free, 0)]
-        if len(ids) == 1:
-            await super().start_jobs(ids)
-        elif ids:
-            await asyncio.gather(*(Worker.start_jobs(self, [job_id]) for job_id in ids))
+        """arq's, for as many jobs as there is room for (arq's scan may list more), with every job
+        claimed in one round trip: arq claims each job in turn (WATCH, EXISTS, ZSCORE, MULTI/EXEC:
+        four round trips a job), which bounds how fast a worker submits when each job is short.
+        The claim is the same key with the same meaning: ``SET NX`` on arq's in-progress key, so a
+        job running elsewhere (this or a stock arq worker) is skipped, and a job no longer queued
+        (or delayed) lets its claim go at once."""
+        ids = [job_id.decode() for job_id in job_ids[: max(self._free(), 0)]]
+        if not ids:
+            return
+        timeout_ms = int(self.in_progress_timeout_s * 1000)
+        async with self.pool.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.set(in_progress_key_prefix + job_id, b"1", px=timeout_ms, nx=True)
+                pipe.zscore(self.queue_name, job_id)
+            replies = await pipe.execute()
+        now, unclaim = timestamp_ms(), []
+        for job_id, claimed, score in zip(ids, replies[::2], replies[1::2], strict=True):
+            if not claimed:
+                continue  # running elsewhere
+            if not score or score > now:  # finished meanwhile, or re-enqueued with a delay
+                unclaim.append(in_progress_key_prefix + job_id)
+                continue
+            await self.sem.acquire()
+            self.job_counter += 1
+            task = asyncio.get_running_loop().create_task(self.run_job(job_id, int(score)))
+            task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+            self.tasks[job_id] = task
+        if unclaim:
+            await self.pool.delete(*unclaim)
 
     async def main(self) -> None:  # mirrors arq.Worker.main; see the module docstring
         if self._pool is None:

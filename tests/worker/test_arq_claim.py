@@ -1,0 +1,81 @@
+"""The worker's one-round-trip job claim (WakeWorker.start_jobs): a queued job runs once, a job
+another worker holds is left alone, and a job no longer queued leaves no claim behind."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from arq.connections import ArqRedis, create_pool
+from arq.constants import in_progress_key_prefix
+from arq.worker import func
+from redis.asyncio import Redis
+
+from taskgate.settings import Settings
+from taskgate.store.connection import arq_redis_settings
+from taskgate.store.keys import Keys
+from taskgate.worker.arq_worker import WakeWorker, job_deserializer, job_serializer
+
+
+async def _pool(settings: Settings, keys: Keys) -> ArqRedis:
+    return await create_pool(
+        arq_redis_settings(settings),
+        job_serializer=job_serializer,
+        job_deserializer=job_deserializer,
+        default_queue_name=keys.arq_queue(),
+    )
+
+
+def _worker(pool: ArqRedis, keys: Keys, ran: list[int]) -> WakeWorker:
+    async def job(ctx: dict[str, Any], i: int) -> None:
+        ran.append(i)
+
+    return WakeWorker(
+        functions=[func(job, name="job")],
+        keys=keys,
+        queue_name=keys.arq_queue(),
+        redis_pool=pool,
+        job_serializer=job_serializer,
+        job_deserializer=job_deserializer,
+        max_jobs=10,
+        keep_result=0,
+        max_tries=1,
+        handle_signals=False,
+    )
+
+
+async def _watch_calls(redis: Redis) -> int:
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_watch", {}).get("calls", 0))
+
+
+async def test_claim_runs_queued_jobs_once_and_skips_held_and_gone_ones(
+    settings: Settings, keys: Keys, redis: Redis
+) -> None:
+    pool = await _pool(settings, keys)
+    ran: list[int] = []
+    worker = _worker(pool, keys, ran)
+    try:
+        ids = {name: keys.arq_job_id(name, 1) for name in ("free", "held", "gone")}
+        await pool.enqueue_job("job", 1, _job_id=ids["free"])
+        await pool.enqueue_job("job", 2, _job_id=ids["held"])
+        await redis.set(in_progress_key_prefix + ids["held"], b"1", px=60_000)  # another worker's
+        popped = [ids["free"].encode(), ids["held"].encode(), ids["gone"].encode(), ids["free"].encode()]
+        watches = await _watch_calls(redis)
+        await worker.start_jobs(popped)
+        assert await _watch_calls(redis) == watches  # claimed by SET NX, not arq's WATCH transaction
+        await asyncio.gather(*worker.tasks.values())
+        await worker.start_jobs([ids["free"].encode()])  # popped again after it ran: gone now
+        await asyncio.gather(*worker.tasks.values())
+
+        assert ran == [1]
+        assert worker.job_counter == 0
+        assert await redis.exists(in_progress_key_prefix + ids["held"]) == 1  # not taken from its holder
+        assert await redis.exists(in_progress_key_prefix + ids["gone"]) == 0  # claim let go
+        assert await redis.exists(in_progress_key_prefix + ids["free"]) == 0  # finished: released
+        assert await redis.zscore(keys.arq_queue(), ids["held"]) is not None
+        assert await redis.zscore(keys.arq_queue(), ids["free"]) is None
+    finally:
+        await worker.close()
+        for job_id in ids.values():
+            await redis.delete(in_progress_key_prefix + job_id, "arq:job:" + job_id, "arq:retry:" + job_id)
