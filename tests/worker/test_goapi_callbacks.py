@@ -43,6 +43,7 @@ def gp_settings(settings: Settings) -> Settings:
             "callback_secret": SecretStr("goapi-callback-test-secret"),
             "renew_interval_s": 0.2,
             "sweep_interval_s": 0.2,
+            "worker_shutdown_grace_s": 0.5,  # a held attempt at teardown is handed back, not awaited
         }
     )
 
