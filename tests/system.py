@@ -60,6 +60,19 @@ class System:
         async with self.http.request(method, self.api_url + path, headers=headers, **kwargs) as resp:
             return resp.status, await resp.json(content_type=None)
 
+    async def imagine(
+        self, api_key: str, prompt: str, *, mode: str = "fast", config: dict | None = None
+    ) -> tuple[int, dict]:
+        """POST a Midjourney imagine task (the simulator reads ``[sim ...]`` directives in ``prompt``)."""
+        body: dict[str, Any] = {
+            "model": "midjourney",
+            "task_type": "imagine",
+            "input": {"prompt": prompt, "process_mode": mode},
+        }
+        if config is not None:
+            body["config"] = config
+        return await self.call("POST", "/api/v1/task", api_key, json=body)
+
     async def wait_final(self, api_key: str, task_id: str, timeout_s: float = 30) -> dict:
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:

@@ -46,16 +46,8 @@ async def test_credentials_absent_from_responses_and_logs(system, log_sink):
         status, body = await system.call("GET", path, headers=headers)
         assert status == 200
         responses.append(json.dumps(body))
-    _, body = await system.call(
-        "POST",
-        "/api/v1/task",
-        key,
-        json={
-            "model": "midjourney",
-            "task_type": "imagine",
-            "config": {"service_mode": "private"},
-            "input": {"prompt": "mine [sim duration=0.05 outcome=captcha]", "process_mode": "fast"},
-        },
+    _, body = await system.imagine(
+        key, "mine [sim duration=0.05 outcome=captcha]", config={"service_mode": "private"}
     )
     task = await system.wait_final(key, body["data"]["task_id"])
     responses.append(json.dumps(task))

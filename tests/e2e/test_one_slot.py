@@ -38,16 +38,7 @@ async def test_a_task_life_stays_in_one_slot(system, redis_url):
     await asyncio.wait_for(ready.wait(), 10)
     _, key = await system.user("developer", wallets={"mj_quota": 100})
     await system.shared_account(capacity=2)
-    _, body = await system.call(
-        "POST",
-        "/api/v1/task",
-        key,
-        json={
-            "model": "midjourney",
-            "task_type": "imagine",
-            "input": {"prompt": "one slot [sim duration=0.1]", "process_mode": "fast"},
-        },
-    )
+    _, body = await system.imagine(key, "one slot [sim duration=0.1]")
     task = await system.wait_final(key, body["data"]["task_id"])
     in_progress = "arq:in-progress:" + keys.arq_job_id(task["task_id"], 1)
     for _ in range(1000):  # until MONITOR has shown arq's finish transaction (it deletes in-progress)

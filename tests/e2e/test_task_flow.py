@@ -11,16 +11,7 @@ RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 async def test_task_goes_pending_processing_completed(system):
     user_id, key = await system.user("developer", wallets={"mj_quota": 100})
     await system.shared_account(capacity=2)
-    status, body = await system.call(
-        "POST",
-        "/api/v1/task",
-        key,
-        json={
-            "model": "midjourney",
-            "task_type": "imagine",
-            "input": {"prompt": "a lighthouse [sim duration=0.3]", "process_mode": "fast"},
-        },
-    )
+    status, body = await system.imagine(key, "a lighthouse [sim duration=0.3]")
     assert status == 200 and body["code"] == 200 and body["message"] == "success"
     task = body["data"]
     assert task["status"] in ("pending", "processing")
@@ -58,16 +49,7 @@ async def test_task_goes_pending_processing_completed(system):
 async def test_incorrect_outcome_fails_and_refunds(system):
     _, key = await system.user("developer", wallets={"mj_quota": 100})
     await system.shared_account(capacity=2)
-    _, body = await system.call(
-        "POST",
-        "/api/v1/task",
-        key,
-        json={
-            "model": "midjourney",
-            "task_type": "imagine",
-            "input": {"prompt": "x [sim duration=0.05 outcome=incorrect]", "process_mode": "fast"},
-        },
-    )
+    _, body = await system.imagine(key, "x [sim duration=0.05 outcome=incorrect]")
     task = await system.wait_final(key, body["data"]["task_id"])
     assert task["status"] == "failed" and task["error"]["code"] != 0 and task["error"]["message"]
     assert task["meta"]["usage"]["consume"] == 0
@@ -81,16 +63,7 @@ async def test_free_user_never_more_than_three_processing(system):
     await system.shared_account(capacity=20)
     ids = []
     for i in range(30):
-        _, body = await system.call(
-            "POST",
-            "/api/v1/task",
-            key,
-            json={
-                "model": "midjourney",
-                "task_type": "imagine",
-                "input": {"prompt": f"cat {i} [sim duration=0.1]", "process_mode": "fast"},
-            },
-        )
+        _, body = await system.imagine(key, f"cat {i} [sim duration=0.1]")
         ids.append(body["data"]["task_id"])
     peak, redis, keys = 0, system.services.redis, system.services.keys
     while True:
@@ -111,16 +84,7 @@ async def test_staged_status_when_user_at_cap(system):
     await system.shared_account(capacity=20)
     ids = []
     for i in range(5):
-        _, body = await system.call(
-            "POST",
-            "/api/v1/task",
-            key,
-            json={
-                "model": "midjourney",
-                "task_type": "imagine",
-                "input": {"prompt": f"dog {i} [sim duration=1]", "process_mode": "fast"},
-            },
-        )
+        _, body = await system.imagine(key, f"dog {i} [sim duration=1]")
         ids.append(body["data"]["task_id"])
     deadline = asyncio.get_running_loop().time() + 10
     while True:  # poll until the scheduler has filled the cap (no fixed sleep before the exact check)
@@ -133,16 +97,7 @@ async def test_staged_status_when_user_at_cap(system):
 
 async def test_cancel_pending_task_over_http(system):
     _, key = await system.user("free", wallets={"mj_quota": 100})  # no account: stays pending
-    _, body = await system.call(
-        "POST",
-        "/api/v1/task",
-        key,
-        json={
-            "model": "midjourney",
-            "task_type": "imagine",
-            "input": {"prompt": "wait", "process_mode": "fast"},
-        },
-    )
+    _, body = await system.imagine(key, "wait")
     task_id = body["data"]["task_id"]
     status, body = await system.call("POST", f"/api/v1/task/{task_id}/cancel", key)
     assert status == 200
@@ -155,16 +110,7 @@ async def test_cancel_pending_task_over_http(system):
 async def test_cancel_processing_task_cancels_upstream(system):
     _, key = await system.user("developer", wallets={"mj_quota": 100})
     await system.shared_account(capacity=2)
-    _, body = await system.call(
-        "POST",
-        "/api/v1/task",
-        key,
-        json={
-            "model": "midjourney",
-            "task_type": "imagine",
-            "input": {"prompt": "slow [sim duration=20]", "process_mode": "fast"},
-        },
-    )
+    _, body = await system.imagine(key, "slow [sim duration=20]")
     task_id = body["data"]["task_id"]
     for _ in range(200):
         if (await system.call("GET", f"/api/v1/task/{task_id}", key))[1]["data"]["status"] == "processing":

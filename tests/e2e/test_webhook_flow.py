@@ -25,18 +25,10 @@ async def test_webhook_receives_processing_then_completed(system):
     try:
         _, key = await system.user("developer", wallets={"mj_quota": 100})
         await system.shared_account(capacity=2)
-        _, body = await system.call(
-            "POST",
-            "/api/v1/task",
+        _, body = await system.imagine(
             key,
-            json={
-                "model": "midjourney",
-                "task_type": "imagine",
-                "input": {"prompt": "hooked [sim duration=0.3]", "process_mode": "fast"},
-                "config": {
-                    "webhook_config": {"endpoint": f"http://127.0.0.1:{port}/hook", "secret": "s3cret"}
-                },
-            },
+            "hooked [sim duration=0.3]",
+            config={"webhook_config": {"endpoint": f"http://127.0.0.1:{port}/hook", "secret": "s3cret"}},
         )
         task_id = body["data"]["task_id"]
         await system.wait_final(key, task_id)
