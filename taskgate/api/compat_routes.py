@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from taskgate.api.auth import current_user
-from taskgate.api.routes import TASK_ID, list_tasks
+from taskgate.api.routes import TASK_ID, account, list_tasks
 from taskgate.api.state import SERVICES
 from taskgate.errors import NotFound
 from taskgate.models import TERMINAL_STATUSES, TaskStatus
@@ -49,12 +49,6 @@ async def delete_task(request: web.Request) -> web.Response:
     return ok(task)
 
 
-@routes.get("/account/info")
-async def account_info(request: web.Request) -> web.Response:
-    user = await current_user(request)
-    return ok(await request.app[SERVICES].wallets.account_view(user))
-
-
 @routes.get("/account/active_tasks")
 async def active_tasks(request: web.Request) -> web.Response:
     """Per model: ``{staged_count, pending_count, processing_count, active_tasks: [task ids]}``."""
@@ -62,6 +56,7 @@ async def active_tasks(request: web.Request) -> web.Response:
     return ok(await _active_by_model(request, user.user_id))
 
 
+routes.get("/account/info")(account)  # the same view as /api/v1/account
 routes.get("/api/open/tasks/histories")(list_tasks)
 
 
