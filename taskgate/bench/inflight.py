@@ -29,8 +29,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pydantic import SecretStr
-
 from taskgate.bench.procs import (
     RoleProcess,
     drop_keys,
@@ -38,14 +36,13 @@ from taskgate.bench.procs import (
     kill_all,
     role_env,
     run_on_redis,
+    sim_account,
     start_all,
     start_api,
     start_sim_process,
     stop_process,
 )
 from taskgate.bench.report import percentile
-from taskgate.models import Lane
-from taskgate.pool.registry import AccountSpec
 from taskgate.services import build_services
 from taskgate.settings import Settings
 from taskgate.store.redis_launcher import free_port
@@ -212,15 +209,7 @@ async def _seed(services: Any, sim_port: int, n: int) -> str:
     user, _ = await services.users.create("premium", service_mode="private")
     for _ in range(math.ceil(n / ACCOUNT_CAPACITY_MAX)):
         await services.accounts.add(
-            AccountSpec(
-                owner=user,
-                provider="sim",
-                base_url=f"http://127.0.0.1:{sim_port}",
-                api_key=SecretStr("bench"),
-                capacity=min(n, ACCOUNT_CAPACITY_MAX),
-                models=["midjourney"],
-                modes=[Lane.FAST],
-            )
+            sim_account(sim_port, min(n, ACCOUNT_CAPACITY_MAX), owner=user, fast_only=True)
         )
     return str(user)
 

@@ -20,8 +20,6 @@ import argparse
 import uuid
 from typing import Any
 
-from pydantic import SecretStr
-
 from taskgate.bench.arq_jobs import enqueue
 from taskgate.bench.procs import (
     RoleProcess,
@@ -30,12 +28,12 @@ from taskgate.bench.procs import (
     kill_all,
     role_env,
     run_on_redis,
+    sim_account,
     start_all,
     start_sim_process,
     stop_process,
 )
 from taskgate.bench.report import percentile
-from taskgate.pool.registry import AccountSpec
 from taskgate.services import Services, build_services
 from taskgate.settings import Settings
 from taskgate.store.keys import flow_id
@@ -161,16 +159,7 @@ async def _seed(services: Services, sim_port: int, n_users: int) -> list[str]:
     users = [
         (await services.users.create("premium", wallets={"mj_quota": 10_000_000}))[0] for _ in range(n_users)
     ]
-    await services.accounts.add(
-        AccountSpec(
-            owner="shared",
-            provider="sim",
-            base_url=f"http://127.0.0.1:{sim_port}",
-            api_key=SecretStr("bench"),
-            capacity=10_000,
-            models=["midjourney"],
-        )
-    )
+    await services.accounts.add(sim_account(sim_port, 10_000))
     return users
 
 

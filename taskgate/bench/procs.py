@@ -12,7 +12,10 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+from pydantic import SecretStr
 
+from taskgate.models import Lane
+from taskgate.pool.registry import AccountSpec
 from taskgate.settings import Settings
 from taskgate.store.redis_launcher import ThrowawayRedis
 
@@ -46,6 +49,21 @@ async def drop_keys(services: Services) -> None:
     """Delete every key of the run's prefix (a benchmark leaves no keys behind)."""
     async for key in services.redis.scan_iter(match=services.keys.pattern(), count=1000):
         await services.redis.delete(key)
+
+
+def sim_account(
+    sim_port: int, capacity: int, *, owner: str = "shared", fast_only: bool = False
+) -> AccountSpec:
+    """The one simulated Midjourney account a benchmark drives its tasks through."""
+    spec = AccountSpec(
+        owner=owner,
+        provider="sim",
+        base_url=f"http://127.0.0.1:{sim_port}",
+        api_key=SecretStr("bench"),
+        capacity=capacity,
+        models=["midjourney"],
+    )
+    return spec.model_copy(update={"modes": [Lane.FAST]}) if fast_only else spec
 
 
 def role_env(settings: Settings, **extra: Any) -> dict[str, str]:

@@ -20,12 +20,10 @@ from typing import Any
 import aiohttp
 from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker
-from pydantic import SecretStr
 
-from taskgate.bench.procs import drop_keys, on_redis
+from taskgate.bench.procs import drop_keys, on_redis, sim_account
 from taskgate.bench.report import percentile
 from taskgate.models import CreateTaskRequest
-from taskgate.pool.registry import AccountSpec
 from taskgate.scheduler.runner import run_scheduler
 from taskgate.services import Services, build_services
 from taskgate.settings import Settings
@@ -90,16 +88,7 @@ async def _taskgate_run(settings: Settings, n_tasks: int, n_users: int) -> dict[
         users = [
             await services.users.create("premium", wallets={"mj_quota": 100_000}) for _ in range(n_users)
         ]
-        await services.accounts.add(
-            AccountSpec(
-                owner="shared",
-                provider="sim",
-                base_url=f"http://127.0.0.1:{settings.sim_port}",
-                api_key=SecretStr("bench"),
-                capacity=10_000,
-                models=["midjourney"],
-            )
-        )
+        await services.accounts.add(sim_account(settings.sim_port, 10_000))
         records = [await services.users.get(uid) for uid, _ in users]
         request = CreateTaskRequest(
             model="midjourney",

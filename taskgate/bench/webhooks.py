@@ -31,7 +31,6 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from pydantic import SecretStr
 
 from taskgate.bench.procs import (
     RoleProcess,
@@ -40,14 +39,14 @@ from taskgate.bench.procs import (
     kill_all,
     role_env,
     run_on_redis,
+    sim_account,
     start_all,
     start_api,
     start_sim_process,
     stop_process,
 )
 from taskgate.bench.report import percentile
-from taskgate.models import CreateTaskRequest, Lane
-from taskgate.pool.registry import AccountSpec
+from taskgate.models import CreateTaskRequest
 from taskgate.services import Services, build_services
 from taskgate.settings import Settings
 from taskgate.store.redis_launcher import free_port
@@ -205,17 +204,7 @@ def _request(duration_s: float, base_url: str) -> CreateTaskRequest:
 
 async def _seed(services: Services, sim_port: int, n: int) -> Any:
     user, _ = await services.users.create("premium", service_mode="private")
-    await services.accounts.add(
-        AccountSpec(
-            owner=user,
-            provider="sim",
-            base_url=f"http://127.0.0.1:{sim_port}",
-            api_key=SecretStr("bench"),
-            capacity=max(n, 1),
-            models=["midjourney"],
-            modes=[Lane.FAST],
-        )
-    )
+    await services.accounts.add(sim_account(sim_port, max(n, 1), owner=user, fast_only=True))
     return await services.users.get(str(user))
 
 
