@@ -1,14 +1,14 @@
-"""Worker-side observations of one attempt: read the task's settled fields once and count them."""
+"""Worker-side observations of one attempt: count the task's settled fields, as ``finish_task``
+returned them (no read of the task)."""
 
 from __future__ import annotations
 
 import json
-
-from redis.asyncio import Redis
+from collections.abc import Mapping
 
 from taskgate.metrics.process import ProcessMetrics
-from taskgate.store.keys import Keys
 
+# what the observation counts; finish_task.lua's REPORTED returns exactly these
 FINISH_FIELDS = (
     "attempt",
     "created_ms",
@@ -51,15 +51,12 @@ def reason_of(raw_error: str | None) -> str:
     return REASONS.get(code, f"code_{code}") if code else ""
 
 
-async def observe_attempt(
-    redis: Redis, keys: Keys, metrics: ProcessMetrics, task_id: str, attempt: int, result: str
-) -> None:
-    """Count how an attempt ended (``result``: the status ``TaskRunner.run`` returned), with one read
-    of the task; the first attempt also gives the enqueue -> dispatch latency."""
+def observe_attempt(metrics: ProcessMetrics, attempt: int, result: str, task: Mapping[str, str]) -> None:
+    """Count how an attempt ended (``result``: the task's status after it, or ``stale``) from the
+    task's settled fields ``task``; the first attempt also gives the enqueue -> dispatch latency."""
     if result not in ("pending", "completed", "failed"):
         return  # a stale attempt changed nothing
-    values = await redis.hmget(keys.task(task_id), list(FINISH_FIELDS))
-    t = {k: (v.decode() if v is not None else "") for k, v in zip(FINISH_FIELDS, values, strict=True)}
+    t = {name: task.get(name) or "" for name in FINISH_FIELDS}
     if attempt == 1 and t["created_ms"] and t["dispatched_ms"] and t["attempt"] == "1":
         seconds = max(0, int(t["dispatched_ms"]) - int(t["created_ms"])) / 1000
         metrics.dispatch_latency.labels(t["lane"], t["pool"]).observe(seconds)

@@ -33,7 +33,9 @@ SWEEP_LIMIT = 500
 class Signal(StrEnum):
     """What report_account.lua hears besides a failure's ErrorKind."""
 
-    SUCCESS = "success"  # an upstream run completed: the cooldown streak ends
+    SUCCESS = (
+        "success"  # a call worked: the cooldown streak ends (finish_task.lua does it for a completed run)
+    )
     PROBE_PASSED = "probe_passed"  # a health probe worked: captcha / auto-disabled -> active
 
 

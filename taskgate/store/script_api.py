@@ -81,6 +81,12 @@ class TaskRead:
 
 
 @dataclass(frozen=True, slots=True)
+class FinishedAttempt:
+    status: str  # the task's status afterwards: pending (retried, handed back), completed, failed
+    task: dict[str, str]  # the task's fields the worker's metrics count, as settled ("" when unset)
+
+
+@dataclass(frozen=True, slots=True)
 class StateChange:
     old_state: str
     new_state: str
@@ -487,8 +493,9 @@ async def finish_task(
     error: Any = None,
     max_attempts: int,
     blame: bool = False,
-) -> str:
-    """The task's status afterwards. ``output`` / ``error`` are JSON-encoded (None: none)."""
+) -> FinishedAttempt:
+    """The task's status afterwards and its settled fields (metrics/tasks.py FINISH_FIELDS).
+    ``output`` / ``error`` are JSON-encoded (None: none)."""
     r = await s.call(
         "finish_task",
         keys=[k.task(task_id), k.task_failed_accounts(task_id)],
@@ -504,7 +511,7 @@ async def finish_task(
             _flag(blame),
         ],
     )
-    return str(r[1])
+    return FinishedAttempt(str(r[1]), _flat_dict(r[2]))
 
 
 @typed("record_progress")

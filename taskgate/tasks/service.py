@@ -228,28 +228,28 @@ class TaskService:
         output: dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
         blame_account: bool = False,
-    ) -> TaskStatus:
-        status = TaskStatus(
-            await script_api.finish_task(
-                self.scripts,
-                self.keys,
-                task_id=task_id,
-                attempt=attempt,
-                outcome=str(outcome),
-                output=output,
-                error=error,
-                max_attempts=self.settings.max_attempts,
-                blame=blame_account,
-            )
+    ) -> script_api.FinishedAttempt:
+        """End the attempt: the task's status afterwards and its settled fields (for the metrics).
+        StaleAttempt / AlreadyFinal if fenced off."""
+        finished = await script_api.finish_task(
+            self.scripts,
+            self.keys,
+            task_id=task_id,
+            attempt=attempt,
+            outcome=str(outcome),
+            output=output,
+            error=error,
+            max_attempts=self.settings.max_attempts,
+            blame=blame_account,
         )
         log.info(
             "task_attempt_finished",
             task_id=task_id,
             attempt=attempt,
             outcome=str(outcome),
-            status=str(status),
+            status=finished.status,
         )
-        return status
+        return finished
 
     # --- helpers -----------------------------------------------------------------------------
     async def _check_prompt(

@@ -23,13 +23,13 @@ from taskgate.tasks.service import TaskService
 from taskgate.worker.callbacks import CallbackHub
 from taskgate.worker.leases import LeaseKeeper
 from taskgate.worker.polling import Polling
-from taskgate.worker.settle import Attempt, Settler, UserCancelled
+from taskgate.worker.settle import STALE, Attempt, Ended, Settler, UserCancelled
 from taskgate.worker.watcher import Watched, Watcher
 
 log = structlog.get_logger(__name__)
 
 ACCESS_CACHE_S = 5.0
-WATCHED = "watched"  # the job's result once the watcher holds the attempt
+WATCHED = Ended("watched")  # the job's result once the watcher holds the attempt
 
 
 class TaskRunner:
@@ -57,13 +57,13 @@ class TaskRunner:
         )
         self._access_cache: dict[str, tuple[float, AccountAccess]] = {}
 
-    async def run(self, task_id: str, attempt: int) -> str:
+    async def run(self, task_id: str, attempt: int) -> Ended:
         """Submit (or resume) and hand over to the watcher: ``watched``; or how the attempt ended
         if it ended here (submit refused, cancelled, stale, or handed back: the watcher is full)."""
         task = await self.tasks.load(task_id)
         if task is None or task.status != TaskStatus.PROCESSING or task.attempt != attempt:
             log.info("attempt_stale_skipped", task_id=task_id, attempt=attempt)
-            return "stale"
+            return STALE
         access = await self._access(task.account_id)
         run = Attempt(task, access, self.providers[access.provider])
         lease = self.leases.hold(task_id, attempt)
@@ -77,7 +77,7 @@ class TaskRunner:
         except StaleAttempt:
             log.warning("attempt_fenced_off", task_id=task_id, attempt=attempt)
             self.watcher.drop(w)
-            return "stale"
+            return STALE
         except asyncio.CancelledError:
             self.watcher.drop(w)
             await asyncio.shield(self.settler.hand_back(task_id, attempt))
@@ -86,7 +86,7 @@ class TaskRunner:
             self.watcher.drop(w)  # not renewed any more: the lease expires and the reaper requeues
             raise
 
-    async def _start(self, w: Watched) -> str:
+    async def _start(self, w: Watched) -> Ended:
         run = w.run
         resumed = bool(run.task.upstream_id)
         try:

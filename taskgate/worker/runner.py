@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from typing import Any
 
 import aiohttp
@@ -22,6 +23,7 @@ from taskgate.store.connection import arq_redis_settings, close_sentinels
 from taskgate.webhooks.outbox import WebhookDispatcher
 from taskgate.worker.arq_worker import WakeWorker, job_deserializer, job_serializer
 from taskgate.worker.execution import WATCHED, TaskRunner
+from taskgate.worker.settle import Ended
 
 log = structlog.get_logger(__name__)
 
@@ -37,37 +39,20 @@ async def run_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
         try:
             # nothing may come between the job's start and runner.run: a cancellation there would
             # skip the hand-back; an attempt is observed once it has ended (by the watcher if watched)
-            result = await runner.run(task_id, int(attempt))
+            ended = await runner.run(task_id, int(attempt))
         finally:
             metrics.jobs_in_flight.dec()
-        if result != WATCHED:
-            await _observe(_observation(ctx, task_id, int(attempt), result))
-        return result
+        if ended is not WATCHED:
+            _observe(metrics, task_id, int(attempt), ended)
+        return ended.status
 
 
-def _observation(ctx: dict[str, Any], task_id: str, attempt: int, result: str) -> Any:
-    services: Services = ctx["services"]
-    return observe_attempt(services.redis, services.keys, ctx["metrics"], task_id, attempt, result)
-
-
-def _observe_later(ctx: dict[str, Any]) -> Any:
-    """The watcher's hook: observe an attempt it settled, off its loop (a set keeps the task alive)."""
-    pending: set[asyncio.Task[None]] = set()
-
-    def on_ended(task_id: str, attempt: int, result: str) -> None:
-        task = asyncio.create_task(_observe(_observation(ctx, task_id, attempt, result)))
-        pending.add(task)
-        task.add_done_callback(pending.discard)
-
-    return on_ended
-
-
-async def _observe(observation: Any) -> None:
-    """Metrics never fail a job: a failed read only loses one observation."""
+def _observe(metrics: ProcessMetrics, task_id: str, attempt: int, ended: Ended) -> None:
+    """Count an ended attempt from the fields finish_task returned; metrics never fail a job."""
     try:
-        await observation
+        observe_attempt(metrics, attempt, ended.status, ended.task)
     except Exception:
-        log.warning("metrics_observation_failed", exc_info=True)
+        log.warning("metrics_observation_failed", task_id=task_id, attempt=attempt, exc_info=True)
 
 
 def build_worker(
@@ -80,8 +65,8 @@ def build_worker(
     metrics.max_jobs.set(settings.worker_max_jobs)
     health = AccountHealth(services.redis, services.scripts, services.keys, settings)
     runner = TaskRunner(services.tasks, services.accounts, providers, settings, health)
-    ctx = {"runner": runner, "services": services, "metrics": metrics}
-    runner.watcher.on_ended = _observe_later(ctx)
+    ctx = {"runner": runner, "metrics": metrics}
+    runner.watcher.on_ended = functools.partial(_observe, metrics)
     metrics.attempts_held.set_function(lambda: runner.watcher.inflight)
     metrics.max_inflight.set(settings.worker_max_inflight)
     return WakeWorker(

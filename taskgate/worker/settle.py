@@ -1,11 +1,18 @@
 """How an attempt ends: each path is one fenced ``finish_task`` call (§8), shared by the submitting
 job (``worker/execution.py``) and the watcher (``worker/watcher.py``). A second call for the same
 attempt is refused by the script (stale attempt or already final), so settlement stays exactly once
-even if two paths race."""
+even if two paths race.
+
+Each path answers an ``Ended``: the task's status afterwards with the fields the metrics count, as
+``finish_task`` returned them (so observing an attempt costs no read of the task).
+
+S9: a completed run ends its account's cooldown streak inside ``finish_task``; an upstream error is
+reported to the account's health before the finish."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -20,6 +27,7 @@ from taskgate.providers.base import (
     UpstreamState,
     UpstreamStatus,
 )
+from taskgate.store.script_api import FinishedAttempt
 from taskgate.tasks.record import TaskRecord
 from taskgate.tasks.service import TaskService
 
@@ -37,22 +45,39 @@ class Attempt:
     provider: Provider
 
 
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """How an attempt ended here: ``status`` is the task's status afterwards (pending, completed,
+    failed), or ``stale`` (fenced off: it changed nothing) or ``watched`` (the watcher holds it);
+    ``task`` has the settled fields metrics/tasks.py counts (empty unless it settled)."""
+
+    status: str
+    task: Mapping[str, str] = field(default_factory=dict)
+
+
+STALE = Ended("stale")
+
+
+def _ended(finished: FinishedAttempt) -> Ended:
+    return Ended(finished.status, finished.task)
+
+
 class Settler:
     def __init__(self, tasks: TaskService, health: AccountHealth) -> None:
         self.tasks, self.health = tasks, health
 
-    async def ended(self, run: Attempt, status: UpstreamStatus) -> str:
-        """The upstream job ended (completed or failed)."""
+    async def ended(self, run: Attempt, status: UpstreamStatus) -> Ended:
+        """The upstream job ended (completed: finish_task also ends the account's cooldown streak)."""
         task = run.task
         if status.state == UpstreamState.COMPLETED:
-            finished = await self.tasks.finish(
-                task.task_id, task.attempt, Outcome.COMPLETED, output=status.output or {}
+            return _ended(
+                await self.tasks.finish(
+                    task.task_id, task.attempt, Outcome.COMPLETED, output=status.output or {}
+                )
             )
-            await self.health.report(run.access.account_id, None)  # S9: the cooldown streak ends
-            return str(finished)
         return await self.error(run, status.error or ProviderError(ErrorKind.TRANSIENT, "upstream failed"))
 
-    async def error(self, run: Attempt, exc: ProviderError) -> str:
+    async def error(self, run: Attempt, exc: ProviderError) -> Ended:
         task = run.task
         err = _error(_error_code(exc.kind), str(exc), exc.raw or str(exc))
         log.warning(
@@ -68,13 +93,13 @@ class Settler:
             # S9: let the account's health decide (cooldown, captcha, ban, quota, relax only)
             await self.health.report(run.access.account_id, exc.kind, exc.retry_after_s, reason=str(exc))
             outcome = Outcome.RETRY
-        return str(
+        return _ended(
             await self.tasks.finish(
                 task.task_id, task.attempt, outcome, error=err, blame_account=outcome == Outcome.RETRY
             )
         )
 
-    async def cancelled(self, run: Attempt) -> str:
+    async def cancelled(self, run: Attempt) -> Ended:
         """The user cancelled: cancel the upstream job (if submitted), then finish CANCELLED."""
         task = run.task
         if task.upstream_id:
@@ -83,17 +108,17 @@ class Settler:
             except ProviderError as exc:
                 log.warning("upstream_cancel_failed", task_id=task.task_id, error=str(exc))
         error = _error(499, "cancelled", "cancelled by the user")
-        return str(await self.tasks.finish(task.task_id, task.attempt, Outcome.CANCELLED, error=error))
+        return _ended(await self.tasks.finish(task.task_id, task.attempt, Outcome.CANCELLED, error=error))
 
-    async def hand_back(self, task_id: str, attempt: int) -> str:
+    async def hand_back(self, task_id: str, attempt: int) -> Ended:
         """A stopping worker returns the attempt; the next one resumes by the stored upstream id."""
         try:
-            status = await self.tasks.finish(task_id, attempt, Outcome.HANDBACK)
+            finished = await self.tasks.finish(task_id, attempt, Outcome.HANDBACK)
             log.info("attempt_handed_back", task_id=task_id, attempt=attempt)
-            return str(status)
+            return _ended(finished)
         except Exception:
             log.exception("hand_back_failed", task_id=task_id, attempt=attempt)
-            return "stale"
+            return STALE
 
 
 def _error(code: int, message: str, raw: str) -> dict[str, Any]:

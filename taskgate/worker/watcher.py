@@ -28,7 +28,7 @@ from taskgate.providers.base import ErrorKind, ProviderError, UpstreamState, Ups
 from taskgate.tasks.service import TaskService
 from taskgate.worker.leases import HeldLease, LeaseKeeper
 from taskgate.worker.polling import Polling, PollSchedule
-from taskgate.worker.settle import Attempt, Settler
+from taskgate.worker.settle import STALE, Attempt, Ended, Settler
 
 log = structlog.get_logger(__name__)
 
@@ -83,7 +83,7 @@ class Watcher:
         self.capacity, self.concurrency = capacity, max(1, concurrency)
         self.held: dict[str, Watched] = {}  # by task id: one attempt of a task per worker
         self.stats = WatchStats()
-        self.on_ended: Callable[[str, int, str], None] | None = None  # metrics of a settled attempt
+        self.on_ended: Callable[[str, int, Ended], None] | None = None  # metrics of a settled attempt
         self._heap: list[tuple[float, int, Watched]] = []
         self._tokens = itertools.count()
         self._steps: set[asyncio.Task[None]] = set()
@@ -226,11 +226,12 @@ class Watcher:
 
     async def _step(self, w: Watched) -> None:
         retry: float | None = None
+        result: Ended | None
         try:
             result = await (self.settler.cancelled(w.run) if w.cancel else self._poll(w))
         except (StaleAttempt, AlreadyFinal):
             log.warning("attempt_fenced_off", task_id=w.task_id, attempt=w.attempt)
-            result = "stale"
+            result = STALE
         except Exception:  # Redis away or a bug: keep the attempt, try again; its lease covers it
             log.exception("watch_step_failed", task_id=w.task_id, attempt=w.attempt)
             result, retry = None, RETRY_DELAY_S
@@ -240,7 +241,7 @@ class Watcher:
         else:
             self._after_step(w, retry)
 
-    async def _poll(self, w: Watched) -> str | None:
+    async def _poll(self, w: Watched) -> Ended | None:
         """One poll; the attempt's result once it has ended, else None."""
         run = w.run
         self.stats.polls += 1
@@ -274,7 +275,7 @@ class Watcher:
             delay = w.schedule.next_delay(now)
         self._push(w, now + (delay or 0.0))
 
-    def _end(self, w: Watched, result: str) -> None:
+    def _end(self, w: Watched, result: Ended) -> None:
         self.drop(w)
         self.stats.ended += 1
         if self.on_ended is not None:

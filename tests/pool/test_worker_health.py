@@ -3,6 +3,9 @@ and the task moves to another account, charged once; a completed run ends the co
 
 from __future__ import annotations
 
+import pytest
+
+from taskgate.errors import AlreadyFinal, StaleAttempt
 from taskgate.models import AccountState
 from taskgate.providers.base import (
     AccountAccess,
@@ -14,6 +17,7 @@ from taskgate.providers.base import (
 )
 from taskgate.scheduler.dispatcher import Dispatcher
 from taskgate.services import assemble
+from taskgate.store import script_api
 from taskgate.worker.execution import TaskRunner
 from tests.factories import enqueue, make_account, make_user, task_fields, wallet
 from tests.pool.conftest import account_hash, state_of
@@ -46,10 +50,10 @@ class Runner:
 
     def __init__(self, runner: TaskRunner) -> None:
         self.runner, self.results = runner, {}
-        runner.watcher.on_ended = lambda task_id, attempt, result: self.results.update({task_id: result})
+        runner.watcher.on_ended = lambda task_id, attempt, ended: self.results.update({task_id: ended.status})
 
     async def run(self, task_id: str, attempt: int) -> str:
-        assert await self.runner.run(task_id, attempt) == "watched"
+        assert (await self.runner.run(task_id, attempt)).status == "watched"
         await self.runner.watcher.idle()
         return self.results[task_id]
 
@@ -109,3 +113,51 @@ async def test_a_completed_run_ends_the_cooldown_streak(redis, scripts, keys, se
     [a] = await Dispatcher(redis, scripts, keys, settings).dispatch()
     assert await runner.run(task_id, a.attempt) == "completed"
     assert "cooldown_streak" not in await account_hash(redis, keys, acc)
+
+
+async def streak_after_finish(redis, scripts, keys, settings, outcome, *, state=AccountState.ACTIVE):
+    """Whether an account with a cooldown streak (in ``state``) keeps it after finish_task(outcome)."""
+    u = await make_user(redis, scripts, keys)
+    acc = await make_account(scripts, keys, capacity=2)
+    task_id = await enqueue(scripts, keys, u)
+    [a] = await Dispatcher(redis, scripts, keys, settings).dispatch()
+    await redis.hset(keys.account(acc), mapping={"cooldown_streak": 3, "state": state})
+    await script_api.finish_task(
+        scripts, keys, task_id=task_id, attempt=a.attempt, outcome=outcome, max_attempts=3
+    )
+    return "cooldown_streak" in await account_hash(redis, keys, acc)
+
+
+@pytest.mark.parametrize("outcome", ["completed", "failed", "incorrect", "cancelled", "retry", "handback"])
+async def test_finish_ends_the_streak_of_an_active_account_only_when_completed(
+    redis, scripts, keys, settings, outcome
+):
+    assert await streak_after_finish(redis, scripts, keys, settings, outcome) == (outcome != "completed")
+
+
+async def test_a_completed_run_on_a_cooling_down_account_keeps_its_streak(redis, scripts, keys, settings):
+    """As report_account's success: the next cooldown after this one still grows."""
+    state = AccountState.COOLING_DOWN
+    assert await streak_after_finish(redis, scripts, keys, settings, "completed", state=state)
+
+
+async def test_a_fenced_off_finish_leaves_the_streak(redis, scripts, keys, settings):
+    u = await make_user(redis, scripts, keys)
+    acc = await make_account(scripts, keys, capacity=2)
+    task_id = await enqueue(scripts, keys, u)
+    [a] = await Dispatcher(redis, scripts, keys, settings).dispatch()
+    await redis.hset(keys.account(acc), "cooldown_streak", 3)
+
+    async def finish(attempt: int) -> None:
+        await script_api.finish_task(
+            scripts, keys, task_id=task_id, attempt=attempt, outcome="completed", max_attempts=3
+        )
+
+    with pytest.raises(StaleAttempt):
+        await finish(a.attempt + 1)
+    assert "cooldown_streak" in await account_hash(redis, keys, acc)
+    await finish(a.attempt)
+    await redis.hset(keys.account(acc), "cooldown_streak", 2)  # a new streak since
+    with pytest.raises(AlreadyFinal):
+        await finish(a.attempt)  # a repeat changes nothing
+    assert (await account_hash(redis, keys, acc))["cooldown_streak"] == "2"

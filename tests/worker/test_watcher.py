@@ -105,9 +105,9 @@ async def test_jobs_return_at_once_and_the_watcher_settles_each_once(redis, scri
     runner, _ = runner_for(redis, scripts, keys, s, upstream)
     user, ids = await dispatched(redis, scripts, keys, s, 10)
     ended: list[tuple[str, str]] = []
-    runner.watcher.on_ended = lambda task_id, attempt, result: ended.append((task_id, result))
+    runner.watcher.on_ended = lambda task_id, attempt, result: ended.append((task_id, result.status))
     for task_id in ids:  # each job returns once submitted: none holds the wait
-        assert await runner.run(task_id, 1) == "watched"
+        assert (await runner.run(task_id, 1)).status == "watched"
     assert runner.watcher.inflight == 10 and len(runner.leases.held) == 10
     await until(lambda: all(upstream.polls.get(f"up-{i}", 0) >= 2 for i in range(1, 11)))
     await runner.leases.renew_all()  # every held lease renewed in one call
@@ -125,7 +125,7 @@ async def test_a_callback_wakes_one_poll_and_only_its_attempt(redis, scripts, ke
     upstream = HeldUpstream()
     runner, _ = runner_for(redis, scripts, keys, s, upstream)
     _, [task_id] = await dispatched(redis, scripts, keys, s, 1)
-    assert await runner.run(task_id, 1) == "watched"
+    assert (await runner.run(task_id, 1)).status == "watched"
     w = runner.watcher.held[task_id]
     w.schedule.callback = True  # type: ignore[union-attr]  # as if callbacks were configured
     runner.watcher.wake(task_id, 2)  # another attempt's callback: ignored
@@ -148,7 +148,7 @@ async def test_user_cancel_of_a_watched_task_cancels_upstream(redis, scripts, ke
     upstream = HeldUpstream()
     runner, services = runner_for(redis, scripts, keys, s, upstream)
     user, [task_id] = await dispatched(redis, scripts, keys, s, 1)
-    assert await runner.run(task_id, 1) == "watched"
+    assert (await runner.run(task_id, 1)).status == "watched"
     await services.tasks.cancel(user, [task_id])
     await runner.leases.renew_all()  # the renewal reports the cancel request to the watcher
     await asyncio.wait_for(runner.watcher.idle(), WAIT_S)
@@ -165,7 +165,7 @@ async def test_hand_back_all_returns_every_watched_attempt(redis, scripts, keys,
     runner, _ = runner_for(redis, scripts, keys, s, upstream)
     user, ids = await dispatched(redis, scripts, keys, s, 5)
     for task_id in ids:
-        assert await runner.run(task_id, 1) == "watched"
+        assert (await runner.run(task_id, 1)).status == "watched"
     await until(lambda: len(upstream.polls) == 5)
     assert await runner.watcher.hand_back_all() == 5
     assert runner.watcher.inflight == 0 and runner.watcher.room() == 0  # closing: takes no more
@@ -186,12 +186,12 @@ async def test_a_resumed_attempt_polls_its_stored_upstream_id_without_submitting
     upstream = HeldUpstream()
     first, _ = runner_for(redis, scripts, keys, s, upstream)
     _, [task_id] = await dispatched(redis, scripts, keys, s, 1)
-    assert await first.run(task_id, 1) == "watched"
+    assert (await first.run(task_id, 1)).status == "watched"
     await first.watcher.hand_back_all()
     [again] = await Dispatcher(redis, scripts, keys, s).dispatch()
     second, _ = runner_for(redis, scripts, keys, s, upstream)
     upstream.done.add("up-1")
-    assert await second.run(task_id, again.attempt) == "watched"
+    assert (await second.run(task_id, again.attempt)).status == "watched"
     await asyncio.wait_for(second.watcher.idle(), WAIT_S)
     assert (await task_fields(redis, keys, task_id))["status"] == "completed"
     assert upstream.submitted == [upstream.submitted[0]] and upstream.polls == {"up-1": 1}
@@ -202,7 +202,7 @@ async def test_a_lost_lease_drops_the_attempt_and_it_settles_nothing(redis, scri
     upstream = HeldUpstream()
     runner, _ = runner_for(redis, scripts, keys, s, upstream)
     user, [task_id] = await dispatched(redis, scripts, keys, s, 1)
-    assert await runner.run(task_id, 1) == "watched"
+    assert (await runner.run(task_id, 1)).status == "watched"
     await redis.hset(keys.task(task_id), "attempt", 2)  # as if reaped and re-dispatched elsewhere
     await runner.leases.renew_all()
     assert runner.watcher.inflight == 0
@@ -219,7 +219,7 @@ async def test_a_full_watcher_hands_new_attempts_back_unsubmitted(redis, scripts
     upstream = HeldUpstream()
     runner, _ = runner_for(redis, scripts, keys, s, upstream)
     _, ids = await dispatched(redis, scripts, keys, s, 3)
-    assert [await runner.run(t, 1) for t in ids] == ["watched", "watched", "pending"]
+    assert [(await runner.run(t, 1)).status for t in ids] == ["watched", "watched", "pending"]
     assert len(upstream.submitted) == 2 and runner.watcher.room() == 0
     assert (await task_fields(redis, keys, ids[2]))["status"] == "pending"
     assert len(runner.leases.held) == 2
