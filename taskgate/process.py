@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from taskgate.settings import Settings
 
@@ -23,9 +22,9 @@ def fast_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
-def run_role(role: Role, settings: Settings, *, fast_loop: bool = False) -> int:
-    """Configure logging, run ``role(settings, stop)`` and set ``stop`` on SIGINT/SIGTERM;
-    ``fast_loop``: on uvloop when it is installed."""
+def run_role(role: Role, settings: Settings) -> int:
+    """Configure logging, run ``role(settings, stop)`` (on uvloop when it is installed) and set
+    ``stop`` on SIGINT/SIGTERM."""
     from taskgate.logging import configure_logging
 
     configure_logging(settings.log_profile, settings.log_level)
@@ -37,7 +36,6 @@ def run_role(role: Role, settings: Settings, *, fast_loop: bool = False) -> int:
             loop.add_signal_handler(sig, stop.set)
         await role(settings, stop)
 
-    factory: Any = fast_loop_factory() if fast_loop else None
-    with asyncio.Runner(loop_factory=factory) as runner:
+    with asyncio.Runner(loop_factory=fast_loop_factory()) as runner:
         runner.run(main())
     return 0

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
         return value
 
     dispatch_batch: int = 64  # most dispatches one script call may make
+    # under load a dispatch round starts at most this often (a wake-up sooner waits for the rest)
+    dispatch_min_interval_ms: float = Field(3.0, ge=0, le=1000)
     # back-pressure: no dispatch while this many dispatched jobs wait for a worker (0 = no bound);
     # about lease time x a conservative start rate (30 s x ~70 jobs/s)
     dispatch_max_queued: int = Field(2000, ge=0)

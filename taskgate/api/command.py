@@ -31,4 +31,4 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = Settings()
     updates = {k: v for k, v in (("api_host", args.host), ("api_port", args.port)) if v is not None}
-    return run_role(serve_api, settings.model_copy(update=updates), fast_loop=True)
+    return run_role(serve_api, settings.model_copy(update=updates))

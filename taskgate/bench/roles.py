@@ -3,7 +3,9 @@
 ``python -m taskgate.bench.roles <role> '<json args>'``, settings from ``TASKGATE_*``. Each role
 talks to the benchmark over its pipes: it prints ``ready`` once connected, waits for a line ``go``
 on stdin, runs, and prints its figures as JSON lines (stamped with ``time.time()`` so the
-benchmark can line up several processes). The benchmark ends a role by killing it."""
+benchmark can line up several processes). The benchmark ends a role by killing it. Every role,
+the arq baselines included, runs on the event loop the ``taskgate`` commands run on (uvloop when
+installed), so a comparison measures the engines, not their loops."""
 
 from __future__ import annotations
 
@@ -118,12 +120,14 @@ ROLES: dict[str, RoleMain] = {
 
 def main(argv: list[str]) -> int:
     from taskgate.logging import configure_logging
+    from taskgate.process import fast_loop_factory
 
     settings = Settings()
     configure_logging("json", settings.log_level)
     role = ROLES[argv[0]]
     args = json.loads(argv[1]) if len(argv) > 1 else {}
-    asyncio.run(role(settings, args))
+    with asyncio.Runner(loop_factory=fast_loop_factory()) as runner:  # the loop the commands run on
+        runner.run(role(settings, args))
     return 0
 
 

@@ -35,8 +35,9 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
-from taskgate.errors import NotDurable, RedisUnavailable, error_from_script
+from taskgate.errors import RedisUnavailable, error_from_script
 from taskgate.settings import Settings
+from taskgate.store.batching import ScriptBatcher
 from taskgate.store.connection import FAILOVER_REPLIES, is_failover_error
 
 if TYPE_CHECKING:
@@ -202,6 +203,7 @@ class Scripts:
             src = dataclasses.replace(src, text=with_catalogue(src.text, catalogue))  # the text that runs
             self.sources[src.name] = src
             self._scripts[src.name] = redis.register_script(src.text)
+        self.batcher = ScriptBatcher(redis, min_replicas, wait_timeout_ms)
 
     @classmethod
     def for_settings(cls, redis: Redis, settings: Settings, catalogue: Catalogue | None = None) -> Scripts:
@@ -243,18 +245,8 @@ class Scripts:
         return [_text(x) for x in result]
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:
-        script = self._scripts[name]
-        if self.min_replicas <= 0 or name not in DURABLE:
-            result = await script(keys=keys, args=args)
-            return result if isinstance(result, list) else [result]
-        # WAIT counts replicas that acknowledged this connection's last write, so both commands
-        # go through one pipeline (one connection); a repeat that writes nothing "touches" its key
-        pipe = self.redis.pipeline(transaction=False)
-        await script(keys=keys, args=args, client=pipe)
-        pipe.execute_command("WAIT", self.min_replicas, self.wait_timeout_ms)
-        result, acked = await pipe.execute()
-        if int(acked) < self.min_replicas:
-            raise NotDurable(int(acked), self.min_replicas)
+        """One script run, sent in the next batch (see ``ScriptBatcher``)."""
+        result = await self.batcher.submit(self._scripts[name], keys, args, durable=name in DURABLE)
         return result if isinstance(result, list) else [result]
 
 

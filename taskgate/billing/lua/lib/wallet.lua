@@ -15,12 +15,13 @@ local function wallet_move(wallet, ledger, user, task, unit, kind, deltas, now, 
   local amount = deltas.available or 0
   if kind == 'charge' or kind == 'penalty' then amount = deltas.consumed or 0 end
   if kind == 'freeze' then amount = deltas.frozen or 0 end
+  local after = redis.call('HMGET', wallet, unit .. ':available', unit .. ':frozen', unit .. ':consumed')
   redis.call('XADD', ledger, '*',
     'ts', tostring(now), 'task', task or '', 'user', user, 'unit', unit, 'kind', kind,
     'amount', tostring(amount), 'reason', reason or '',
-    'available', tostring(wallet_balance(wallet, unit, 'available')),
-    'frozen', tostring(wallet_balance(wallet, unit, 'frozen')),
-    'consumed', tostring(wallet_balance(wallet, unit, 'consumed')))
+    'available', tostring(num(after[1], 0)),
+    'frozen', tostring(num(after[2], 0)),
+    'consumed', tostring(num(after[3], 0)))
 end
 
 -- B7 (docs/rules.md#b7): the catalogue's [auto_convert] rules, written here when the scripts load.

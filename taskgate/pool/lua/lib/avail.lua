@@ -35,8 +35,11 @@ end
 -- Move every flow parked on a tier/model/mode back to its ready lane, and every task set aside on
 -- it back to its flow.
 local function unpark_cap(base, tier, model, mode)
-  unpark_set(base, base .. ':parked_cap:' .. tier .. ':' .. model .. ':' .. mode)
-  unpark_tasks(base, base .. ':parked_task:' .. tier .. ':' .. model .. ':' .. mode)
+  local flows = base .. ':parked_cap:' .. tier .. ':' .. model .. ':' .. mode
+  local tasks = base .. ':parked_task:' .. tier .. ':' .. model .. ':' .. mode
+  if redis.call('EXISTS', flows, tasks) == 0 then return end  -- the usual case: one call, not two
+  unpark_set(base, flows)
+  unpark_tasks(base, tasks)
 end
 
 -- Recompute the account's place in every avail zset it belongs to; when it has room (and `wake`

@@ -3,7 +3,6 @@
 
 local function settle_final(base, now, task_id, task_key, t, outcome, output, err)
   if t.settled == '1' then return end
-  local user = hash_map(base .. ':user:' .. t.user)
   local daily = base .. ':daily:' .. t.user .. ':' .. utc_day(now)
   local frozen, charge, kind = num(t.frozen, 0), 0, 'charge'
   local ppu = t.pool == 'ppu'
@@ -16,7 +15,8 @@ local function settle_final(base, now, task_id, task_key, t, outcome, output, er
   elseif outcome == 'incorrect' and ppu then  -- B6
     local count = redis.call('HINCRBY', daily, 'incorrect', 1)
     redis.call('EXPIRE', daily, DAILY_TTL_S)
-    if user.incorrect_penalty == 'no_refund' and count > num(user.incorrect_limit, 0) then
+    local user = redis.call('HMGET', base .. ':user:' .. t.user, 'incorrect_penalty', 'incorrect_limit')
+    if user[1] == 'no_refund' and count > num(user[2], 0) then
       charge, kind = frozen, 'penalty'
     end
   end
