@@ -3,6 +3,8 @@ the task's, and the worker counts them without reading the task again."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from taskgate.metrics.process import ProcessMetrics
@@ -55,7 +57,7 @@ async def job(metrics: ProcessMetrics, task_id: str, attempt: int, ended: Ended)
 
 
 def retries(metrics: ProcessMetrics) -> float:
-    """Retried attempts, whatever their reason label (a retry's error is not stored on the task)."""
+    """Retried attempts, whatever their reason label."""
     [family] = [m for m in metrics.registry.collect() if m.name == "taskgate_task_outcomes"]
     return sum(
         s.value for s in family.samples if s.name.endswith("_total") and s.labels["outcome"] == "retried"
@@ -76,7 +78,11 @@ async def test_finish_returns_the_task_fields_as_settled(redis, scripts, keys, s
         outcome, "failed"
     )
     stored = await redis.hmget(keys.task(task_id), list(FINISH_FIELDS))
-    assert finished.task == {k: (v or b"").decode() for k, v in zip(FINISH_FIELDS, stored, strict=True)}
+    expected = {k: (v or b"").decode() for k, v in zip(FINISH_FIELDS, stored, strict=True)}
+    if outcome == "retry":  # not stored on the pending task: the reply carries the retry's error
+        assert expected["error"] == ""
+        expected["error"] = json.dumps(RATE_LIMITED)
+    assert finished.task == expected
 
 
 async def test_a_completed_attempt_is_counted_from_the_reply(redis, scripts, keys, settings):
@@ -98,6 +104,7 @@ async def test_a_retry_then_a_failure_are_counted_with_their_reasons(redis, scri
     retried = await finish(scripts, keys, task_id, 1, "retry", RATE_LIMITED)
     assert await job(metrics, task_id, 1, Ended(retried.status, retried.task)) == "pending"
     assert retries(metrics) == 1
+    assert sample(metrics, "taskgate_task_outcomes_total", outcome="retried", reason="rate_limited") == 1
     await Dispatcher(redis, scripts, keys, settings).dispatch()
     failed = await finish(scripts, keys, task_id, 2, "failed", UPSTREAM_FAILED)
     assert await job(metrics, task_id, 2, Ended(failed.status, failed.task)) == "failed"

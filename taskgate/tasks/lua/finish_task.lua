@@ -15,7 +15,7 @@
 -- ARGV[9] blame        "1" when the account is to blame (a retry avoids it)
 -- Returns: {0, status, fields}: the task's status afterwards (pending after a retry or handback) and
 --          fields = {name, value, ...} for each of REPORTED below (metrics/tasks.py FINISH_FIELDS),
---          read after settlement ("" when unset)
+--          read after settlement ("" when unset; a retry's `error` is its ARGV[7], not stored)
 -- Errors: {-1, 'task', task_id} unknown task; {-2} stale attempt; {-6, status} already final (a repeat
 --         after an unknown outcome ends here: the first call settled it)
 
@@ -37,11 +37,13 @@ local now = clock_ms(ARGV[2])
 local REPORTED = {'attempt', 'created_ms', 'pool', 'status', 'outcome', 'model', 'lane', 'unit', 'frozen',
   'consume', 'dispatched_ms', 'started_ms', 'ended_ms', 'failover', 'error'}
 
-local function ended(status)
+local function ended(status, retry_error)
   local values, fields = redis.call('HMGET', task_key, unpack(REPORTED)), {}
   for i, name in ipairs(REPORTED) do
     fields[#fields + 1] = name
     fields[#fields + 1] = values[i] or ''
+    -- a retry's error is not stored on the (pending) task, but its metrics need the reason
+    if name == 'error' and retry_error then fields[#fields] = retry_error end
   end
   return {0, status, fields}
 end
@@ -78,7 +80,7 @@ if outcome == 'retry' then
     redis.call('HINCRBY', task_key, 'retries', 1)
     redis.call('HSET', task_key, 'upstream_id', '', 'resume_account', '', 'progress', 0)
     requeue_front(base, task_key, t)
-    return ended('pending')
+    return ended('pending', ARGV[7])
   end
   outcome = 'failed'
 end
