@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from taskgate.settings import Settings
 from taskgate.store.connection import arq_redis_settings
 from taskgate.store.keys import Keys
+from taskgate.store.scripts import Scripts
 from taskgate.worker.arq_worker import WakeWorker, job_deserializer, job_serializer
 
 
@@ -26,13 +27,14 @@ async def _pool(settings: Settings, keys: Keys) -> ArqRedis:
     )
 
 
-def _worker(pool: ArqRedis, keys: Keys, ran: list[int]) -> WakeWorker:
+def _worker(pool: ArqRedis, keys: Keys, scripts: Scripts, ran: list[int]) -> WakeWorker:
     async def job(ctx: dict[str, Any], i: int) -> None:
         ran.append(i)
 
     return WakeWorker(
         functions=[func(job, name="job")],
         keys=keys,
+        scripts=scripts,
         queue_name=keys.arq_queue(),
         redis_pool=pool,
         job_serializer=job_serializer,
@@ -50,11 +52,11 @@ async def _watch_calls(redis: Redis) -> int:
 
 
 async def test_claim_runs_queued_jobs_once_and_skips_held_and_gone_ones(
-    settings: Settings, keys: Keys, redis: Redis
+    settings: Settings, keys: Keys, redis: Redis, scripts: Scripts
 ) -> None:
     pool = await _pool(settings, keys)
     ran: list[int] = []
-    worker = _worker(pool, keys, ran)
+    worker = _worker(pool, keys, scripts, ran)
     try:
         ids = {name: keys.arq_job_id(name, 1) for name in ("free", "held", "gone")}
         await pool.enqueue_job("job", 1, _job_id=ids["free"])
