@@ -96,6 +96,7 @@ class WakeWorker(Worker):
         claimed = await script_api.claim_jobs(
             self.scripts,
             self.keys,
+            now=timestamp_ms(),  # arq's clock: the worker's (a job is due once its score is past)
             job_prefix=ARQ_JOB_KEY_PREFIX,
             progress_prefix=ARQ_IN_PROGRESS_KEY_PREFIX,
             retry_prefix=ARQ_RETRY_KEY_PREFIX,
@@ -139,7 +140,7 @@ class WakeWorker(Worker):
             or list(args) != list(attempt)
         ):
             return await self._run_by_arq(job)
-        return await self._run_lean(job, function, args, max(enqueue_try, job.job_try), enqueue_ms)
+        return await self._run_lean(job, function, args, max(enqueue_try or 0, job.job_try), enqueue_ms)
 
     async def _run_by_arq(self, job: ClaimedJob) -> None:
         """arq's own run_job, which counts the start itself: the claim's count is taken back."""
