@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from arq.constants import in_progress_key_prefix, job_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
 
 # arq's own job key prefix (arq.constants); dispatch writes arq jobs atomically from Lua.
 ARQ_JOB_KEY_PREFIX: str = job_key_prefix
 # arq's in-progress key prefix: a worker sets it as it starts a job (the reaper reads it).
 ARQ_IN_PROGRESS_KEY_PREFIX: str = in_progress_key_prefix
+# arq's retry counter prefix: incremented as a job starts (a job tried more than once is not run).
+ARQ_RETRY_KEY_PREFIX: str = retry_key_prefix
 
 # A flow is the FIFO of one user's waiting tasks that share lane, pool, model and pin:
 # "<lane>|<pool>|<user>|<model>|<bot>"; bot is "" when the task is not pinned to an account.
@@ -149,6 +151,14 @@ class Keys:
     def arq_job_id(self, task_id: str, attempt: int) -> str:
         """arq's job id of one attempt; it opens with the hash tag, so arq's keys share the slot."""
         return f"{self.base}:{task_id}:{attempt}"
+
+    def arq_job_attempt(self, job_id: str) -> tuple[str, int] | None:
+        """The task id and attempt an ``arq_job_id`` names; None for any other job id."""
+        rest = job_id.removeprefix(self.base + ":")
+        task_id, _, attempt = rest.rpartition(":")
+        if rest == job_id or not task_id or ":" in task_id or not attempt.isdecimal():
+            return None
+        return task_id, int(attempt)
 
     def arq_job(self, task_id: str, attempt: int) -> str:
         """arq's job key of one attempt (dispatch writes it; the worker reads it)."""

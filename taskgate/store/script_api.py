@@ -145,6 +145,15 @@ class DeliveryRead:
     endpoint_gone: bool  # the task's endpoint answered 410 Gone earlier
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    job_id: str
+    score: int  # when the job was due (ms)
+    data: str | None  # arq's job (JSON); None when the job key has expired
+    job_try: int  # arq's retry counter, this start counted
+    task: dict[str, str]  # the attempt's task hash; empty when gone or the job is not an attempt's
+
+
 # --- billing -------------------------------------------------------------------------------------
 @typed("adjust_wallet")
 async def adjust_wallet(
@@ -555,6 +564,43 @@ async def requeue_task(s: Scripts, k: Keys, *, now: int | None = None, task_id: 
     """The task's status before."""
     r = await s.call("requeue_task", keys=[k.task(task_id)], args=[k.base, _now(now), task_id])
     return str(r[1])
+
+
+# --- worker --------------------------------------------------------------------------------------
+@typed("claim_jobs")
+async def claim_jobs(
+    s: Scripts,
+    k: Keys,
+    *,
+    now: int | None = None,
+    job_prefix: str,
+    progress_prefix: str,
+    retry_prefix: str,
+    in_progress_ms: int,
+    retry_ttl_s: int,
+    jobs: Sequence[tuple[str, str]],
+) -> list[ClaimedJob]:
+    """``jobs``: (job id, task id or "") pairs; the answer lists the claimed ones only."""
+    pairs = [part for job in jobs for part in job]
+    r = await s.call(
+        "claim_jobs",
+        keys=[k.arq_queue()],
+        args=[
+            k.base,
+            _now(now),
+            job_prefix,
+            progress_prefix,
+            retry_prefix,
+            in_progress_ms,
+            retry_ttl_s,
+            *pairs,
+        ],
+    )
+    flat = r[1:]
+    return [
+        ClaimedJob(flat[i], int(flat[i + 1]), flat[i + 2], int(flat[i + 3]), _flat_dict(flat[i + 4]))
+        for i in range(0, len(flat), 5)
+    ]
 
 
 # --- webhooks ------------------------------------------------------------------------------------

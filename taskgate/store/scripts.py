@@ -54,8 +54,9 @@ CATALOGUE_RE = re.compile(r"^--- @catalogue (\w+)\s*$", re.MULTILINE)
 RETRY_BACKOFF_S = (0.05, 1.0)  # first and longest pause between tries of one call
 # Scripts that are safe to run again after an unknown outcome (the connection dropped after the
 # call was sent): each is fenced by attempt, keyed by task/delivery id, or an upsert. The others
-# (adjust_wallet: a top-up; record_incorrect, report_account: counters) are retried only when
-# Redis certainly did not run them (refused connection, READONLY / MASTERDOWN reply).
+# (adjust_wallet: a top-up; record_incorrect, report_account: counters; claim_jobs: run again, it
+# would find its own claims and skip the jobs) are retried only when Redis certainly did not run
+# them (refused connection, READONLY / MASTERDOWN reply).
 IDEMPOTENT = frozenset(
     {
         "create_task",

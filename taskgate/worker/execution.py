@@ -19,6 +19,7 @@ from taskgate.pool.registry import AccountRegistry
 from taskgate.providers import callbacks
 from taskgate.providers.base import AccountAccess, Provider, ProviderError, UpstreamRequest
 from taskgate.settings import Settings
+from taskgate.tasks.record import TaskRecord
 from taskgate.tasks.service import TaskService
 from taskgate.worker.callbacks import CallbackHub
 from taskgate.worker.leases import LeaseKeeper
@@ -57,10 +58,12 @@ class TaskRunner:
         )
         self._access_cache: dict[str, tuple[float, AccountAccess]] = {}
 
-    async def run(self, task_id: str, attempt: int) -> Ended:
+    async def run(self, task_id: str, attempt: int, *, task_hash: dict[str, str] | None = None) -> Ended:
         """Submit (or resume) and hand over to the watcher: ``watched``; or how the attempt ended
-        if it ended here (submit refused, cancelled, stale, or handed back: the watcher is full)."""
-        task = await self.tasks.load(task_id)
+        if it ended here (submit refused, cancelled, stale, or handed back: the watcher is full).
+        ``task_hash``: the task hash already read with the job's claim (empty: the task is gone);
+        None: it is read here."""
+        task = await self._load(task_id, task_hash)
         if task is None or task.status != TaskStatus.PROCESSING or task.attempt != attempt:
             log.info("attempt_stale_skipped", task_id=task_id, attempt=attempt)
             return STALE
@@ -85,6 +88,11 @@ class TaskRunner:
         except BaseException:
             self.watcher.drop(w)  # not renewed any more: the lease expires and the reaper requeues
             raise
+
+    async def _load(self, task_id: str, task_hash: dict[str, str] | None) -> TaskRecord | None:
+        if task_hash is None:
+            return await self.tasks.load(task_id)
+        return TaskRecord.from_hash(task_hash) if task_hash else None
 
     async def _start(self, w: Watched) -> Ended:
         run = w.run

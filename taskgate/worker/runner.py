@@ -30,8 +30,11 @@ log = structlog.get_logger(__name__)
 PROVIDER_NAMES = ("sim", "goapi")
 
 
-async def run_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
-    """The arq job that dispatch enqueues (from Lua): submit one attempt and hand it to the watcher."""
+async def run_task(
+    ctx: dict[str, Any], task_id: str, attempt: int, task_hash: dict[str, str] | None = None
+) -> str:
+    """The arq job that dispatch enqueues (from Lua): submit one attempt and hand it to the watcher.
+    ``task_hash``: the task as the worker's claim read it (WakeWorker); None: read it here."""
     runner: TaskRunner = ctx["runner"]
     metrics: ProcessMetrics = ctx["metrics"]
     with structlog.contextvars.bound_contextvars(task_id=task_id, attempt=attempt):
@@ -39,7 +42,7 @@ async def run_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
         try:
             # nothing may come between the job's start and runner.run: a cancellation there would
             # skip the hand-back; an attempt is observed once it has ended (by the watcher if watched)
-            ended = await runner.run(task_id, int(attempt))
+            ended = await runner.run(task_id, int(attempt), task_hash=task_hash)
         finally:
             metrics.jobs_in_flight.dec()
         if ended is not WATCHED:
@@ -72,6 +75,7 @@ def build_worker(
     return WakeWorker(
         functions=[run_task],
         keys=services.keys,
+        scripts=services.scripts,
         room=runner.watcher.room,
         queue_name=services.keys.arq_queue(),
         redis_settings=arq_redis_settings(settings),

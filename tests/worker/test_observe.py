@@ -25,7 +25,7 @@ class Returns:
     def __init__(self, ended: Ended) -> None:
         self.ended = ended
 
-    async def run(self, task_id: str, attempt: int) -> Ended:
+    async def run(self, task_id: str, attempt: int, *, task_hash: dict[str, str] | None = None) -> Ended:
         return self.ended
 
 
