@@ -247,3 +247,31 @@ async def test_day_rollover_resets_incorrect_counts_and_bonuses(redis, scripts, 
     await enqueue(scripts, keys, free, price=3, now=midnight)
     tomorrow = await enqueue(scripts, keys, paid, lane="relax", price=3, relax=True, now=midnight)
     assert (await task_fields(redis, keys, tomorrow))["frozen"] == "6"
+
+
+async def handed_back_twice(redis, scripts, keys, settings):
+    """A task whose first two attempts were handed back unfinished (full watchers, shutdowns);
+    its third attempt is dispatched."""
+    user, task_id, _ = await one_dispatched(redis, scripts, keys, settings)
+    d = Dispatcher(redis, scripts, keys, settings)
+    for attempt in (1, 2):
+        assert (await finish(scripts, keys, task_id, attempt, "handback"))[1] == "pending"
+        [again] = await d.dispatch()
+        assert again.attempt == attempt + 1
+    return user, task_id
+
+
+async def test_hand_backs_spend_no_attempts_of_a_retry(redis, scripts, keys, settings):
+    user, task_id = await handed_back_twice(redis, scripts, keys, settings)
+    # attempt 3 of max_attempts 2 fails upstream: the first that ran to an end, so it is retried
+    assert (await finish(scripts, keys, task_id, 3, "retry", max_attempts=2))[1] == "pending"
+    [fourth] = await Dispatcher(redis, scripts, keys, settings).dispatch()
+    assert (await finish(scripts, keys, task_id, fourth.attempt, "retry", max_attempts=2))[1] == "failed"
+    assert (await wallet(redis, keys, user, "mj_quota"))["available"] == 100  # refunded once
+
+
+async def test_hand_backs_spend_no_attempts_of_a_lost_lease(redis, scripts, keys, settings):
+    _, task_id = await handed_back_twice(redis, scripts, keys, settings)
+    await job_started(redis, keys, task_id, 3)
+    d = Dispatcher(redis, scripts, keys, settings.model_copy(update={"max_attempts": 2}))
+    assert await d.reap(now_ms=T0 * 2) == [(task_id, "pending")]  # the first attempt lost: retried

@@ -4,7 +4,7 @@
 -- ARGV[1] base         Keys.base
 -- ARGV[2] now          clock override in ms ("" = Redis TIME)
 -- ARGV[3] limit        most leases handled in this call
--- ARGV[4] max_attempts attempts after which a lost lease fails the task
+-- ARGV[4] max_attempts attempts after which a lost lease fails the task (hand-backs do not count)
 -- ARGV[5] lease_ms     new lease of an attempt whose job no worker has started yet
 -- ARGV[6] job_prefix   arq job key prefix ("arq:job:")
 -- ARGV[7] progress_prefix arq in-progress key prefix ("arq:in-progress:"), set when a worker starts a job
@@ -45,13 +45,13 @@ for _, task_id in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT
     status = 'queued'
   elseif t.status == 'processing' then
     release_slots(base, task_id, t, now)
-    if num(t.attempt, 0) < max_attempts then
+    if attempts_spent(t) < max_attempts then
       -- an upstream job already submitted is resumed by its id on the same account (§8)
       if (t.upstream_id or '') ~= '' then redis.call('HSET', task_key, 'resume_account', t.account) end
       requeue_front(base, task_key, t)
       status = 'pending'
     else
-      local msg = 'lease lost ' .. t.attempt .. ' times: no worker finished the task'
+      local msg = 'lease lost ' .. attempts_spent(t) .. ' times: no worker finished the task'
       settle_final(base, now, task_id, task_key, t, 'failed', '',
         cjson.encode({code = 500, message = msg, raw_message = 'lease expired'}))
       status = 'failed'

@@ -11,7 +11,7 @@
 --                      (handback: a stopping worker returns the attempt; it resumes elsewhere)
 -- ARGV[6] output       JSON output ("" for none)
 -- ARGV[7] error        JSON {code, message, raw_message} ("" for none)
--- ARGV[8] max_attempts attempts after which a retry becomes a failure
+-- ARGV[8] max_attempts attempts after which a retry becomes a failure (hand-backs do not count)
 -- ARGV[9] blame        "1" when the account is to blame (a retry avoids it)
 -- Returns: {0, status, fields}: the task's status afterwards (pending after a retry or handback) and
 --          fields = {name, value, ...} for each of REPORTED below (metrics/tasks.py FINISH_FIELDS),
@@ -69,12 +69,13 @@ if t.status ~= 'processing' or num(t.attempt, 0) ~= attempt then return {-2} end
 release_slots(base, task_id, t, now)
 if outcome == 'handback' then
   if (t.upstream_id or '') ~= '' then redis.call('HSET', task_key, 'resume_account', t.account) end
+  redis.call('HINCRBY', task_key, 'handbacks', 1)
   requeue_front(base, task_key, t)
   return ended('pending')
 end
 if outcome == 'retry' then
   if ARGV[9] == '1' and (t.account or '') ~= '' then redis.call('SADD', failed, t.account) end
-  if attempt < max_attempts then
+  if attempts_spent(t) < max_attempts then
     -- a new upstream job: `retries` gives the next submit on an account it failed on a new
     -- idempotency key (dispatch_tasks.lua), so it does not get its failed job back (S10)
     redis.call('HINCRBY', task_key, 'retries', 1)

@@ -31,6 +31,13 @@ local function release_slots(base, task_id, t, now)
   wake_scheduler(base)
 end
 
+-- The attempts that count toward max_attempts: every dispatch but those a worker handed back
+-- unfinished (its watcher full, or a graceful shutdown), so busy or stopping workers never spend a
+-- task's attempts.
+local function attempts_spent(t)
+  return num(t.attempt, 0) - num(t.handbacks, 0)
+end
+
 -- Put a task back at the head of its flow, to be dispatched again (a new attempt).
 local function requeue_front(base, task_key, t)
   redis.call('HSET', task_key, 'status', 'pending', 'account', '', 'lease_deadline', '')
