@@ -30,7 +30,7 @@ from taskgate.worker.watcher import Watched, Watcher
 log = structlog.get_logger(__name__)
 
 ACCESS_CACHE_S = 5.0
-WATCHED = Ended("watched")  # the job's result once the watcher holds the attempt
+WATCHED = Ended("watched", {})  # the job's result once the watcher holds the attempt
 
 
 class TaskRunner:

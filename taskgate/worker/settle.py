@@ -11,8 +11,7 @@ reported to the account's health before the finish."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -45,21 +44,11 @@ class Attempt:
     provider: Provider
 
 
-@dataclass(frozen=True, slots=True)
-class Ended:
-    """How an attempt ended here: ``status`` is the task's status afterwards (pending, completed,
-    failed), or ``stale`` (fenced off: it changed nothing) or ``watched`` (the watcher holds it);
-    ``task`` has the settled fields metrics/tasks.py counts (empty unless it settled)."""
-
-    status: str
-    task: Mapping[str, str] = field(default_factory=dict)
-
-
-STALE = Ended("stale")
-
-
-def _ended(finished: FinishedAttempt) -> Ended:
-    return Ended(finished.status, finished.task)
+# How an attempt ended: finish_task's answer (the task's status afterwards and the settled fields
+# metrics/tasks.py counts), plus two statuses of the worker's own with no fields: ``stale`` (fenced
+# off, it changed nothing) and ``watched`` (the watcher holds it).
+Ended = FinishedAttempt
+STALE = Ended("stale", {})
 
 
 class Settler:
@@ -70,10 +59,8 @@ class Settler:
         """The upstream job ended (completed: finish_task also ends the account's cooldown streak)."""
         task = run.task
         if status.state == UpstreamState.COMPLETED:
-            return _ended(
-                await self.tasks.finish(
-                    task.task_id, task.attempt, Outcome.COMPLETED, output=status.output or {}
-                )
+            return await self.tasks.finish(
+                task.task_id, task.attempt, Outcome.COMPLETED, output=status.output or {}
             )
         return await self.error(run, status.error or ProviderError(ErrorKind.TRANSIENT, "upstream failed"))
 
@@ -93,10 +80,8 @@ class Settler:
             # S9: let the account's health decide (cooldown, captcha, ban, quota, relax only)
             await self.health.report(run.access.account_id, exc.kind, exc.retry_after_s, reason=str(exc))
             outcome = Outcome.RETRY
-        return _ended(
-            await self.tasks.finish(
-                task.task_id, task.attempt, outcome, error=err, blame_account=outcome == Outcome.RETRY
-            )
+        return await self.tasks.finish(
+            task.task_id, task.attempt, outcome, error=err, blame_account=outcome == Outcome.RETRY
         )
 
     async def cancelled(self, run: Attempt) -> Ended:
@@ -108,14 +93,14 @@ class Settler:
             except ProviderError as exc:
                 log.warning("upstream_cancel_failed", task_id=task.task_id, error=str(exc))
         error = _error(499, "cancelled", "cancelled by the user")
-        return _ended(await self.tasks.finish(task.task_id, task.attempt, Outcome.CANCELLED, error=error))
+        return await self.tasks.finish(task.task_id, task.attempt, Outcome.CANCELLED, error=error)
 
     async def hand_back(self, task_id: str, attempt: int) -> Ended:
         """A stopping worker returns the attempt; the next one resumes by the stored upstream id."""
         try:
             finished = await self.tasks.finish(task_id, attempt, Outcome.HANDBACK)
             log.info("attempt_handed_back", task_id=task_id, attempt=attempt)
-            return _ended(finished)
+            return finished
         except Exception:
             log.exception("hand_back_failed", task_id=task_id, attempt=attempt)
             return STALE

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from taskgate.webhooks.receiver import receiver_handler
 from tests.redis_server import free_port
+from tests.system import serve
 
 
 async def test_webhook_receives_processing_then_completed(system):
@@ -18,10 +19,8 @@ async def test_webhook_receives_processing_then_completed(system):
 
     app = web.Application()
     app.router.add_post("/hook", receiver_handler("s3cret", on_task))
-    runner = web.AppRunner(app)
-    await runner.setup()
     port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner = await serve(app, port)
     try:
         _, key = await system.user("developer", wallets={"mj_quota": 100})
         await system.shared_account(capacity=2)

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from taskgate.webhooks.receiver import receiver_handler
 from tests.redis_server import free_port
-from tests.system import OpsSystem
+from tests.system import OpsSystem, serve
 
 FAST = {"model": "midjourney", "task_type": "imagine"}
 
@@ -167,10 +167,8 @@ async def test_redeliver_and_cli(ops: OpsSystem) -> None:
 
     app = web.Application()
     app.router.add_post("/hook", receiver_handler("s3cret", on_task))
-    runner = web.AppRunner(app)
-    await runner.setup()
     port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner = await serve(app, port)
     try:
         user_id, key = await ops.user("developer", wallets={"mj_quota": 1000})
         await ops.shared_account(capacity=2, models=["midjourney"])

@@ -16,6 +16,7 @@ from taskgate.webhooks.receiver import verify_request
 from tests.factories import enqueue, make_account, make_user
 from tests.lua.test_task_lifecycle import finish
 from tests.redis_server import free_port
+from tests.system import serve
 
 T0 = 1_800_000_000_000
 SECRET = "hook-secret"
@@ -55,10 +56,8 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     app = web.Application()
     app.router.add_post("/hook", r.hook)
     app.router.add_post("/elsewhere", r.elsewhere)
-    runner = web.AppRunner(app)
-    await runner.setup()
     port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner = await serve(app, port)
     yield r, f"http://127.0.0.1:{port}/hook"
     r.release.set()
     await runner.cleanup()

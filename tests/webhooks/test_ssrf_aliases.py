@@ -17,6 +17,7 @@ from taskgate.web.ssrf import ForbiddenDestination, check_endpoint, check_url, n
 from taskgate.webhooks.outbox import WebhookDispatcher, list_attempts
 from tests.factories import enqueue, make_account, make_user
 from tests.redis_server import free_port
+from tests.system import serve
 
 T0 = 1_800_000_000_000
 
@@ -140,10 +141,8 @@ async def receiver():
 
     app = web.Application()
     app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
     port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner = await serve(app, port)
     yield hits, port
     await runner.cleanup()
 

@@ -17,6 +17,7 @@ from taskgate.webhooks.outbox import WebhookDispatcher
 from tests.factories import enqueue, make_account, make_user
 from tests.lua.test_task_lifecycle import finish
 from tests.redis_server import free_port
+from tests.system import serve
 from tests.webhooks.test_delivery import T0, running_task
 from tests.webhooks.test_delivery import receiver as receiver  # noqa: F401 - a fixture
 from tests.webhooks.test_delivery import sender as sender  # noqa: F401 - a fixture
@@ -55,10 +56,8 @@ async def hooks() -> AsyncIterator[tuple[Hooks, str]]:
     h = Hooks()
     app = web.Application()
     app.router.add_post("/hook", h.hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
     port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner = await serve(app, port)
     yield h, f"http://127.0.0.1:{port}/hook"
     h.release.set()
     await runner.cleanup()

@@ -90,7 +90,7 @@ async def test_a_completed_attempt_is_counted_from_the_reply(redis, scripts, key
     finished = await finish(scripts, keys, task_id, 1, "completed")
     await redis.delete(keys.task(task_id))  # nothing left to read: the reply is all there is
     metrics = ProcessMetrics("worker")
-    assert await job(metrics, task_id, 1, Ended(finished.status, finished.task)) == "completed"
+    assert await job(metrics, task_id, 1, finished) == "completed"
     assert sample(metrics, "taskgate_task_outcomes_total", outcome="completed", reason="") == 1
     assert sample(metrics, "taskgate_credits_total", unit="mj_quota", kind="consumed") == 14
     assert sample(metrics, "taskgate_credits_total", unit="mj_quota", kind="refunded") == 0
@@ -102,12 +102,12 @@ async def test_a_retry_then_a_failure_are_counted_with_their_reasons(redis, scri
     task_id = await dispatched(redis, scripts, keys, settings, accounts=2)
     metrics = ProcessMetrics("worker")
     retried = await finish(scripts, keys, task_id, 1, "retry", RATE_LIMITED)
-    assert await job(metrics, task_id, 1, Ended(retried.status, retried.task)) == "pending"
+    assert await job(metrics, task_id, 1, retried) == "pending"
     assert retries(metrics) == 1
     assert sample(metrics, "taskgate_task_outcomes_total", outcome="retried", reason="rate_limited") == 1
     await Dispatcher(redis, scripts, keys, settings).dispatch()
     failed = await finish(scripts, keys, task_id, 2, "failed", UPSTREAM_FAILED)
-    assert await job(metrics, task_id, 2, Ended(failed.status, failed.task)) == "failed"
+    assert await job(metrics, task_id, 2, failed) == "failed"
     assert sample(metrics, "taskgate_task_outcomes_total", outcome="failed", reason="upstream_error") == 1
     assert sample(metrics, "taskgate_credits_total", unit="mj_quota", kind="refunded") == 14
     assert (

@@ -4,7 +4,7 @@
 -- its retry counter incremented (INCR, EXPIRE), plus the attempt's task hash, so the worker starts
 -- it without another read. Nothing is written for a job that is not claimed.
 -- KEYS[1] arq_queue        arq's queue zset (job id -> when due, ms)
--- ARGV[1] base             Keys.base (task keys are base .. ':task:' .. id, as Keys.task)
+-- ARGV[1] base             Keys.base (task keys built by keys.lua's K.task, as Keys.task)
 -- ARGV[2] now              clock override in ms ("" = Redis TIME)
 -- ARGV[3] job_prefix       arq's job key prefix ("arq:job:")
 -- ARGV[4] progress_prefix  arq's in-progress key prefix ("arq:in-progress:")
@@ -18,6 +18,7 @@
 -- Errors: none (a job running elsewhere, finished or not yet due is left alone)
 
 --- @include "store/lua/lib/common.lua"
+--- @include "store/lua/lib/keys.lua"
 
 local arq_queue = KEYS[1]
 local base, job_prefix, progress_prefix, retry_prefix = ARGV[1], ARGV[3], ARGV[4], ARGV[5]
@@ -34,7 +35,7 @@ for i = 8, #ARGV - 1, 2 do
     local job_try = redis.call('INCR', retry_key)
     redis.call('EXPIRE', retry_key, retry_ttl_s)
     local task = {}
-    if task_id ~= '' then task = redis.call('HGETALL', base .. ':task:' .. task_id) end
+    if task_id ~= '' then task = redis.call('HGETALL', K.task(base, task_id)) end
     local data = redis.call('GET', job_prefix .. job_id)  -- false when expired: nil in the reply
     local n = #out
     out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = job_id, score, data, job_try, task
