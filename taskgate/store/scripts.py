@@ -9,7 +9,7 @@ status: ``>= 0`` success, ``< 0`` a ``ScriptErrorCode``; ``Scripts.call`` raises
 exception for the latter (a not-found reply ``{-1, entity, id}`` names its entity).
 
 ``Scripts.call`` is the low-level primitive (KEYS and ARGV counts checked against the header,
-retries, WAIT, error mapping). Application code calls the typed layer ``store/script_api.py``
+retries, WAIT, error mapping). Application code calls the typed layer ``store/script_api/``
 instead: one function per script with named arguments and a typed result.
 
 Rules whose figures are catalogue data reach Lua through a line ``--- @catalogue auto_convert``: when
@@ -194,7 +194,7 @@ class Scripts:
         if catalogue is None:
             catalogue = _packaged_catalogue()
         self.redis = redis
-        self.retry_s, self.min_replicas, self.wait_timeout_ms = retry_s, min_replicas, wait_timeout_ms
+        self.retry_s = retry_s
         self.sources: dict[str, ScriptSource] = {}
         self._scripts: dict[str, AsyncScript] = {}
         for path in script_paths():
