@@ -63,7 +63,6 @@ IDEMPOTENT = frozenset(
         "finish_task",
         "cancel_task",
         "record_progress",
-        "renew_lease",
         "dispatch_tasks",
         "reap_leases",
         "sweep_accounts",

@@ -212,13 +212,6 @@ class TaskService:
             notify=notify,
         )
 
-    async def renew(self, task_id: str, attempt: int) -> bool:
-        """Extend the lease; returns whether cancel was requested. StaleAttempt if the lease is gone."""
-        renewal = await script_api.renew_lease(
-            self.scripts, self.keys, task_id=task_id, attempt=attempt, lease_ms=self.settings.lease_ms
-        )
-        return renewal.cancel_requested
-
     async def finish(
         self,
         task_id: str,

@@ -2,7 +2,7 @@
 
 Each attempt registers its lease with the worker's ``LeaseKeeper``; once per renewal period one
 ``renew_leases`` script call (per ``RENEW_BATCH`` attempts) extends them all, each fenced by its
-attempt number as ``renew_lease`` does. A renewal that finds the attempt no longer current marks
+attempt number. A renewal that finds the attempt no longer current marks
 its lease lost and stops renewing it (the attempt's own writes are fenced off anyway); a cancel the
 user asked for is passed to the attempt. Both are also reported to ``on_lost`` / ``on_cancel`` (the
 watcher's hooks). The renewal loop runs only while a lease is held.

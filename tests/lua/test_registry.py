@@ -39,7 +39,7 @@ def test_python_callers_name_registered_scripts(scripts):
 
 async def test_wrong_key_count_is_refused(scripts):
     with pytest.raises(ValueError, match="takes"):
-        await scripts.call("renew_lease", keys=["only-one"], args=[])
+        await scripts.call("cancel_task", keys=[], args=[])
 
 
 def test_include_cycle_is_detected(tmp_path, monkeypatch):

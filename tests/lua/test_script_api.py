@@ -46,11 +46,11 @@ def test_only_the_typed_layer_calls_scripts_by_name() -> None:
 
 
 async def test_wrong_argv_count_is_refused(scripts: Scripts, keys: Keys) -> None:
-    task_keys = [keys.task("t1"), keys.leases()]
-    with pytest.raises(ValueError, match="renew_lease takes 5 args, got 4"):
-        await scripts.call("renew_lease", keys=task_keys, args=[keys.base, "", "t1", 1])
-    with pytest.raises(ValueError, match="renew_lease takes 5 args, got 6"):
-        await scripts.call("renew_lease", keys=task_keys, args=[keys.base, "", "t1", 1, 1000, "x"])
+    task_keys = [keys.task("t1")]
+    with pytest.raises(ValueError, match="cancel_task takes 4 args, got 3"):
+        await scripts.call("cancel_task", keys=task_keys, args=[keys.base, "", "t1"])
+    with pytest.raises(ValueError, match="cancel_task takes 4 args, got 5"):
+        await scripts.call("cancel_task", keys=task_keys, args=[keys.base, "", "t1", "u1", "x"])
     # variadic: the fixed part is required, any number of further arguments is accepted
     with pytest.raises(ValueError, match="cancel_tasks takes at least 3 args, got 2"):
         await scripts.call("cancel_tasks", keys=[keys.user("u1")], args=[keys.base, ""])

@@ -1,4 +1,4 @@
-"""finish_task, renew_lease, reap_leases, cancel_task, record_progress: fencing, exactly-once
+"""finish_task, renew_leases, reap_leases, cancel_task, record_progress: fencing, exactly-once
 settlement (B2, B4), penalties (B5, B6), leases and their recovery (§8)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import pytest
 
 from taskgate.errors import AlreadyFinal, NotFound, StaleAttempt
 from taskgate.scheduler.dispatcher import Dispatcher
+from taskgate.store import script_api
 from taskgate.store.keys import ARQ_IN_PROGRESS_KEY_PREFIX
 from tests.factories import enqueue, make_account, make_user, task_fields, wallet
 
@@ -32,6 +33,11 @@ async def finish(scripts, keys, task_id, attempt, outcome, *, blame=False, max_a
             "1" if blame else "0",
         ],
     )
+
+
+async def renew(scripts, keys, task_id, attempt, now=None):
+    """One attempt's lease renewed by the worker's batched renewal."""
+    return await script_api.renew_leases(scripts, keys, now=now, lease_ms=30_000, leases=[(task_id, attempt)])
 
 
 async def one_dispatched(redis, scripts, keys, settings, *, price=14, wallets=None, **user_kw):
@@ -81,10 +87,7 @@ async def test_stale_attempt_is_refused(redis, scripts, keys, settings):
     _, task_id, _ = await one_dispatched(redis, scripts, keys, settings)
     with pytest.raises(StaleAttempt):
         await finish(scripts, keys, task_id, 2, "completed")
-    with pytest.raises(StaleAttempt):
-        await scripts.call(
-            "renew_lease", keys=[keys.task(task_id), keys.leases()], args=[keys.base, "", task_id, 7, 30_000]
-        )
+    assert (await renew(scripts, keys, task_id, 7)).lost == [task_id]
 
 
 async def test_retry_moves_to_another_account_without_new_charge(redis, scripts, keys, settings):
@@ -182,12 +185,9 @@ async def test_reap_gives_up_after_max_attempts(redis, scripts, keys, settings):
 async def test_renew_extends_every_lease(redis, scripts, keys, settings):
     user, task_id, d = await one_dispatched(redis, scripts, keys, settings)
     before = await redis.zscore(keys.leases(), task_id)
-    res = await scripts.call(
-        "renew_lease",
-        keys=[keys.task(task_id), keys.leases()],
-        args=[keys.base, str(int(before) + 5000), task_id, 1, 30_000],
-    )
-    deadline = int(res[1])
+    res = await renew(scripts, keys, task_id, 1, now=int(before) + 5000)
+    assert res.lost == [] and res.cancel == []
+    deadline = res.deadline
     assert deadline == int(before) + 5000 + 30_000
     for key in (keys.leases(), keys.user_leases(user), keys.account_leases(d.account_id)):
         assert await redis.zscore(key, task_id) == deadline
@@ -216,10 +216,7 @@ async def test_cancel_processing_flags_the_worker(redis, scripts, keys, settings
     user, task_id, _ = await one_dispatched(redis, scripts, keys, settings)
     res = await scripts.call("cancel_task", keys=[keys.task(task_id)], args=[keys.base, "", task_id, user])
     assert res[1] == "processing"
-    renewed = await scripts.call(
-        "renew_lease", keys=[keys.task(task_id), keys.leases()], args=[keys.base, "", task_id, 1, 30_000]
-    )
-    assert renewed[2] == 1
+    assert (await renew(scripts, keys, task_id, 1)).cancel == [task_id]
     await finish(scripts, keys, task_id, 1, "cancelled")
     assert (await wallet(redis, keys, user, "mj_quota"))["available"] == 100
 

@@ -62,9 +62,6 @@ from taskgate.store.script_api.scheduler import (
     DispatchedTask as DispatchedTask,
 )
 from taskgate.store.script_api.scheduler import (
-    LeaseRenewal as LeaseRenewal,
-)
-from taskgate.store.script_api.scheduler import (
     LeasesRenewal as LeasesRenewal,
 )
 from taskgate.store.script_api.scheduler import (
@@ -75,9 +72,6 @@ from taskgate.store.script_api.scheduler import (
 )
 from taskgate.store.script_api.scheduler import (
     reap_leases as reap_leases,
-)
-from taskgate.store.script_api.scheduler import (
-    renew_lease as renew_lease,
 )
 from taskgate.store.script_api.scheduler import (
     renew_leases as renew_leases,

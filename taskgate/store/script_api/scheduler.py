@@ -18,12 +18,6 @@ class DispatchedTask:
 
 
 @dataclass(frozen=True, slots=True)
-class LeaseRenewal:
-    deadline: int
-    cancel_requested: bool
-
-
-@dataclass(frozen=True, slots=True)
 class LeasesRenewal:
     deadline: int
     lost: list[str]  # not extended: attempt no longer current, or lease already reaped
@@ -96,23 +90,11 @@ async def reap_leases(
     return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
 
-@typed("renew_lease")
-async def renew_lease(
-    s: Scripts, k: Keys, *, now: int | None = None, task_id: str, attempt: int, lease_ms: int
-) -> LeaseRenewal:
-    r = await s.call(
-        "renew_lease",
-        keys=[k.task(task_id), k.leases()],
-        args=[k.base, now_arg(now), task_id, attempt, lease_ms],
-    )
-    return LeaseRenewal(int(r[1]), int(r[2]) == 1)
-
-
 @typed("renew_leases")
 async def renew_leases(
     s: Scripts, k: Keys, *, now: int | None = None, lease_ms: int, leases: Sequence[tuple[str, int]]
 ) -> LeasesRenewal:
-    """``leases``: (task_id, attempt) pairs, each renewed as renew_lease would."""
+    """``leases``: (task_id, attempt) pairs, each fenced by its attempt."""
     pairs = [x for lease in leases for x in lease]
     r = await s.call("renew_leases", keys=[k.leases()], args=[k.base, now_arg(now), lease_ms, *pairs])
     return LeasesRenewal(int(r[1]), list(r[2]), list(r[3]))
